@@ -1,0 +1,52 @@
+# walkeeper — see README.md. `make run` and `make test` are all a new machine needs.
+GO        ?= go
+DATADIR   ?= ./.walkeeper
+NODE_ID   ?= 1
+TESTFLAGS ?= -race -timeout 20m
+BENCHTIME ?= 2s
+
+export PATH := /usr/local/go/bin:$(PATH)
+
+.PHONY: all build run test test-short bench lint fmt fuzz clean
+
+all: build
+
+build:
+	$(GO) build ./...
+	$(GO) build -o bin/walkeeper ./cmd/walkeeper
+
+## run: start one walkeeper with a data directory in ./.walkeeper
+run: build
+	./bin/walkeeper -D $(DATADIR) --id $(NODE_ID)
+
+## test: every unit and integration test, with the race detector
+test:
+	$(GO) vet ./...
+	$(GO) test $(TESTFLAGS) ./...
+
+test-short:
+	$(GO) test -short ./...
+
+## bench: Go benchmarks, each beside its baseline measured in the same run
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./...
+
+## lint: gofmt check and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## fuzz: run every fuzz target for FUZZTIME each
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin $(DATADIR)
