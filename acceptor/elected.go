@@ -1,0 +1,102 @@
+package acceptor
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Elected processes a ProposerElected (§3.5). It raises the term if the
+// message's is higher and silently ignores a message of a lower term. It
+// then checks that start_streaming_at is the common point of both term
+// histories and not below commit_lsn, truncates the WAL there, adopts the
+// proposer's full term history and initializes the start LSNs, all durably.
+// There is never a reply.
+func (c *Core) Elected(m *ProposerElected) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.ctl.State()
+	if m.Generation != st.MConf.Generation {
+		return ruleErrorf(ErrGenerationMismatch,
+			"refusing ProposerElected{generation: %d, term: %d} due to generation mismatch: sk generation %d",
+			m.Generation, m.Term, st.MConf.Generation)
+	}
+	if st.Acceptor.Term < m.Term {
+		// A newer proposer may raise the term without a vote.
+		if err := c.ctl.Update(func(s *State) { s.Acceptor.Term = m.Term }); err != nil {
+			return fmt.Errorf("persist term %d: %w", m.Term, err)
+		}
+		st.Acceptor.Term = m.Term
+	}
+	if st.Acceptor.Term > m.Term {
+		// The next AppendRequest gets a term-only refusal.
+		c.log.Info("ignoring ProposerElected of an older term", "term", m.Term, "sk_term", st.Acceptor.Term)
+		return nil
+	}
+
+	flush := c.flushLSN(&st)
+	skTh := historyUpTo(st.Acceptor.TermHistory, flush)
+	cp, err := commonPoint(m.TermHistory, skTh, flush)
+	if err != nil {
+		return err
+	}
+	if cp.LSN != m.StartStreamingAt {
+		return ruleErrorf(ErrUnexpectedTruncationPoint,
+			"refusing ProposerElected with unexpected truncation point: lcp=%s start_streaming_at=%s, term=%d, sk_th=%s flush_lsn=%s, wp_th=%s",
+			formatTermLsn(cp), m.StartStreamingAt, st.Acceptor.Term, formatHistory(skTh), flush, formatHistory(m.TermHistory))
+	}
+	if m.StartStreamingAt < st.CommitLSN {
+		c.log.Error("ProposerElected would truncate committed WAL",
+			"start_streaming_at", m.StartStreamingAt, "commit_lsn", st.CommitLSN)
+		return ruleErrorf(ErrTruncateCommitted,
+			"attempt to truncate committed data: start_streaming_at=%s, commit_lsn=%s, term=%d, sk_th=%s flush_lsn=%s, wp_th=%s",
+			m.StartStreamingAt, st.CommitLSN, st.Acceptor.Term, formatHistory(skTh), flush, formatHistory(m.TermHistory))
+	}
+
+	// An empty store gets the segment holding the start point initialized
+	// first, so that pg_waldump can read it; repeating this is harmless.
+	if c.wal.FlushRecordLSN() == 0 {
+		if err := c.wal.InitializeFirstSegment(m.StartStreamingAt); err != nil {
+			return fmt.Errorf("initialize first segment at %s: %w", m.StartStreamingAt, err)
+		}
+	}
+	if err := c.wal.Truncate(m.StartStreamingAt); err != nil {
+		return fmt.Errorf("truncate WAL at %s: %w", m.StartStreamingAt, err)
+	}
+
+	history := slices.Clone(m.TermHistory)
+	err = c.ctl.Update(func(s *State) {
+		if s.TimelineStartLSN == 0 {
+			s.TimelineStartLSN = history[0].LSN
+		}
+		if s.PeerHorizonLSN == 0 {
+			s.PeerHorizonLSN = s.TimelineStartLSN
+		}
+		if s.LocalStartLSN == 0 {
+			s.LocalStartLSN = m.StartStreamingAt
+		}
+		s.CommitLSN = max(s.CommitLSN, s.TimelineStartLSN)
+		s.BackupLSN = max(s.BackupLSN, s.TimelineStartLSN)
+		s.RemoteConsistentLSN = max(s.RemoteConsistentLSN, s.TimelineStartLSN)
+		s.Acceptor.TermHistory = history
+	})
+	if err != nil {
+		return fmt.Errorf("persist term history: %w", err)
+	}
+	c.termStartLSN = history[len(history)-1].LSN
+	c.log.Info("start receiving WAL", "start_streaming_at", m.StartStreamingAt,
+		"term", m.Term, "term_start_lsn", c.termStartLSN)
+	return nil
+}
+
+func formatTermLsn(e TermLsn) string { return fmt.Sprintf("(%d, %s)", e.Term, e.LSN) }
+
+func formatHistory(th []TermLsn) string {
+	b := []byte{'['}
+	for i, e := range th {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, formatTermLsn(e)...)
+	}
+	return string(append(b, ']'))
+}
