@@ -154,8 +154,12 @@ func cloneState(s State) State {
 	return s
 }
 
-func (c *fakeControl) State() State     { c.mu.Lock(); defer c.mu.Unlock(); return cloneState(c.mem) }
-func (c *fakeControl) Persisted() State { c.mu.Lock(); defer c.mu.Unlock(); return cloneState(c.persisted) }
+func (c *fakeControl) State() State { c.mu.Lock(); defer c.mu.Unlock(); return cloneState(c.mem) }
+func (c *fakeControl) Persisted() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return cloneState(c.persisted)
+}
 
 func (c *fakeControl) Update(fn func(*State)) error {
 	c.mu.Lock()
