@@ -2,6 +2,7 @@ package acceptor
 
 import (
 	"fmt"
+	"github.com/walkeeper/walkeeper/controlfile"
 
 	"github.com/walkeeper/walkeeper/pgwal"
 )
@@ -97,7 +98,7 @@ func (c *Core) RecordPeerCommit(commitLSN pgwal.LSN, peerLastLogTerm uint64) err
 		return nil
 	}
 	st := c.ctl.State()
-	if peerLastLogTerm != lastLogTerm(st.Acceptor.TermHistory, c.flushLSN(&st)) {
+	if peerLastLogTerm != st.Acceptor.TermHistory.LastLogTerm(c.flushLSN(&st)) {
 		return nil
 	}
 	return c.updateCommitLSN(commitLSN)
@@ -126,7 +127,7 @@ func (c *Core) updateCommitLSN(candidate pgwal.LSN) error {
 // appendResponse builds an AppendResponse from the current state. It
 // reports the persisted commit_lsn: the proposer (sync-safekeepers above
 // all) must only count what survives a restart.
-func (c *Core) appendResponse(st *State) AppendResponse {
+func (c *Core) appendResponse(st *controlfile.State) AppendResponse {
 	return AppendResponse{
 		Generation: st.MConf.Generation,
 		Term:       st.Acceptor.Term,

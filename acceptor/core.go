@@ -3,6 +3,7 @@ package acceptor
 import (
 	"errors"
 	"fmt"
+	"github.com/walkeeper/walkeeper/controlfile"
 	"log/slog"
 	"sync"
 
@@ -72,7 +73,7 @@ func NewCore(cfg Config) (*Core, error) {
 // WAL, but never below timeline_start_lsn so that commit_lsn ≤ flush_lsn
 // holds before any WAL exists (§3.8). Only consensus messages use it; the
 // status commands report the raw WAL store value.
-func (c *Core) flushLSN(st *State) pgwal.LSN {
+func (c *Core) flushLSN(st *controlfile.State) pgwal.LSN {
 	return max(c.wal.FlushRecordLSN(), st.TimelineStartLSN)
 }
 
@@ -105,7 +106,7 @@ func (c *Core) LastLogTerm() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.ctl.State()
-	return lastLogTerm(st.Acceptor.TermHistory, c.flushLSN(&st))
+	return st.Acceptor.TermHistory.LastLogTerm(c.flushLSN(&st))
 }
 
 // TermStartLSN returns where the term of the last accepted ProposerElected

@@ -2,6 +2,7 @@ package acceptor
 
 import (
 	"errors"
+	"github.com/walkeeper/walkeeper/controlfile"
 	"reflect"
 	"slices"
 	"strings"
@@ -17,7 +18,7 @@ type fixture struct {
 	ev  *eventLog
 }
 
-func newFixture(t *testing.T, st State, wal *fakeWAL) *fixture {
+func newFixture(t *testing.T, st controlfile.State, wal *fakeWAL) *fixture {
 	t.Helper()
 	if wal == nil {
 		wal = newFakeWAL()
@@ -45,7 +46,7 @@ func (f *fixture) electFresh(t *testing.T, term uint64, start pgwal.LSN) {
 		t.Fatalf("vote: %+v, %v", v, err)
 	}
 	err = f.c.Elected(&ProposerElected{Generation: 1, Term: term, StartStreamingAt: start,
-		TermHistory: []TermLsn{{term, start}}})
+		TermHistory: []controlfile.TermLsn{{Term: term, LSN: start}}})
 	if err != nil {
 		t.Fatalf("elected: %v", err)
 	}
@@ -169,9 +170,10 @@ func TestGreetingMembershipSwitch(t *testing.T) {
 	t.Parallel()
 	joint := tvConf(3, 2, 3)
 	joint.NewMembers = tvConf(0, tvNode, 2).Members
+	joint.HasNewMembers = true
 	tests := []struct {
 		name    string
-		conf    Configuration
+		conf    controlfile.Configuration
 		wantGen uint32
 		err     string
 	}{
@@ -276,7 +278,7 @@ func TestVoteResponseFields(t *testing.T) {
 	t.Parallel()
 	st := tvState()
 	st.Acceptor.Term = 5
-	st.Acceptor.TermHistory = []TermLsn{{3, 0x1000028}, {4, 0x1000100}, {5, 0x1002000}}
+	st.Acceptor.TermHistory = []controlfile.TermLsn{{Term: 3, LSN: 0x1000028}, {Term: 4, LSN: 0x1000100}, {Term: 5, LSN: 0x1002000}}
 	st.TimelineStartLSN = 0x1000028
 	st.PeerHorizonLSN = 0x1000050
 	wal := newFakeWAL()
@@ -287,7 +289,7 @@ func TestVoteResponseFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := VoteResponse{Generation: 1, Term: 6, VoteGiven: true, FlushLSN: 0x1000150, TruncateLSN: 0x1000050,
-		TermHistory: []TermLsn{{3, 0x1000028}, {4, 0x1000100}}}
+		TermHistory: []controlfile.TermLsn{{Term: 3, LSN: 0x1000028}, {Term: 4, LSN: 0x1000100}}}
 	if !reflect.DeepEqual(resp, want) {
 		t.Fatalf("response\n %+v\nwant\n %+v", resp, want)
 	}
@@ -308,7 +310,7 @@ func TestGenerationMismatch(t *testing.T) {
 	f := newFixture(t, st, nil)
 	_, err := f.c.Vote(&VoteRequest{Generation: 0, Term: 7})
 	wantErr(t, err, ErrGenerationMismatch, "refusing VoteRequest{generation: 0, term: 7} due to generation mismatch: sk generation 1")
-	err = f.c.Elected(&ProposerElected{Generation: 2, Term: 6, TermHistory: []TermLsn{{6, 0x1000028}}})
+	err = f.c.Elected(&ProposerElected{Generation: 2, Term: 6, TermHistory: []controlfile.TermLsn{{Term: 6, LSN: 0x1000028}}})
 	wantErr(t, err, ErrGenerationMismatch, "due to generation mismatch: sk generation 1")
 	_, _, err = f.c.Append(&AppendRequest{Generation: 0, Term: 6}, false)
 	wantErr(t, err, ErrGenerationMismatch, "refusing append request due to generation mismatch: request 0, sk 1")

@@ -2,6 +2,7 @@ package acceptor
 
 import (
 	"fmt"
+	"github.com/walkeeper/walkeeper/controlfile"
 	"slices"
 )
 
@@ -22,7 +23,7 @@ func (c *Core) Elected(m *ProposerElected) error {
 	}
 	if st.Acceptor.Term < m.Term {
 		// A newer proposer may raise the term without a vote.
-		if err := c.ctl.Update(func(s *State) { s.Acceptor.Term = m.Term }); err != nil {
+		if err := c.ctl.Update(func(s *controlfile.State) { s.Acceptor.Term = m.Term }); err != nil {
 			return fmt.Errorf("persist term %d: %w", m.Term, err)
 		}
 		st.Acceptor.Term = m.Term
@@ -34,7 +35,7 @@ func (c *Core) Elected(m *ProposerElected) error {
 	}
 
 	flush := c.flushLSN(&st)
-	skTh := historyUpTo(st.Acceptor.TermHistory, flush)
+	skTh := st.Acceptor.TermHistory.UpTo(flush)
 	cp, err := commonPoint(m.TermHistory, skTh, flush)
 	if err != nil {
 		return err
@@ -64,7 +65,7 @@ func (c *Core) Elected(m *ProposerElected) error {
 	}
 
 	history := slices.Clone(m.TermHistory)
-	err = c.ctl.Update(func(s *State) {
+	err = c.ctl.Update(func(s *controlfile.State) {
 		if s.TimelineStartLSN == 0 {
 			s.TimelineStartLSN = history[0].LSN
 		}
@@ -88,9 +89,9 @@ func (c *Core) Elected(m *ProposerElected) error {
 	return nil
 }
 
-func formatTermLsn(e TermLsn) string { return fmt.Sprintf("(%d, %s)", e.Term, e.LSN) }
+func formatTermLsn(e controlfile.TermLsn) string { return fmt.Sprintf("(%d, %s)", e.Term, e.LSN) }
 
-func formatHistory(th []TermLsn) string {
+func formatHistory(th controlfile.TermHistory) string {
 	b := []byte{'['}
 	for i, e := range th {
 		if i > 0 {

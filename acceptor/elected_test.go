@@ -2,6 +2,7 @@ package acceptor
 
 import (
 	"errors"
+	"github.com/walkeeper/walkeeper/controlfile"
 	"reflect"
 	"testing"
 
@@ -10,28 +11,28 @@ import (
 
 func TestCommonPoint(t *testing.T) {
 	t.Parallel()
-	type th = []TermLsn
+	type th = []controlfile.TermLsn
 	tests := []struct {
 		name string
 		prop th
 		sk   th
 		end  pgwal.LSN
-		want TermLsn
+		want controlfile.TermLsn
 		err  error
 	}{
-		{"empty proposer history", nil, th{{1, 10}}, 20, TermLsn{}, ErrTermHistory},
-		{"fresh safekeeper", th{{6, 0x1000028}}, nil, 0, TermLsn{6, 0x1000028}, nil},
-		{"no common term", th{{2, 100}, {6, 300}}, th{{1, 50}}, 400, TermLsn{2, 100}, nil},
+		{"empty proposer history", nil, th{{Term: 1, LSN: 10}}, 20, controlfile.TermLsn{}, ErrTermHistory},
+		{"fresh safekeeper", th{{Term: 6, LSN: 0x1000028}}, nil, 0, controlfile.TermLsn{Term: 6, LSN: 0x1000028}, nil},
+		{"no common term", th{{Term: 2, LSN: 100}, {Term: 6, LSN: 300}}, th{{Term: 1, LSN: 50}}, 400, controlfile.TermLsn{Term: 2, LSN: 100}, nil},
 		// §9 TV4: last common term 5, the proposer's next term starts at our end.
-		{"TV4", th{{5, 0x1000028}, {6, 0x1000150}}, th{{5, 0x1000028}}, 0x1000150, TermLsn{5, 0x1000150}, nil},
-		{"proposer is behind us in its last term", th{{5, 100}}, th{{5, 100}}, 900, TermLsn{5, 900}, nil},
+		{"TV4", th{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000150}}, th{{Term: 5, LSN: 0x1000028}}, 0x1000150, controlfile.TermLsn{Term: 5, LSN: 0x1000150}, nil},
+		{"proposer is behind us in its last term", th{{Term: 5, LSN: 100}}, th{{Term: 5, LSN: 100}}, 900, controlfile.TermLsn{Term: 5, LSN: 900}, nil},
 		{"divergent tail: our term 5 runs past the proposer's term 6 start",
-			th{{5, 100}, {6, 500}, {7, 600}}, th{{5, 100}}, 800, TermLsn{5, 500}, nil},
+			th{{Term: 5, LSN: 100}, {Term: 6, LSN: 500}, {Term: 7, LSN: 600}}, th{{Term: 5, LSN: 100}}, 800, controlfile.TermLsn{Term: 5, LSN: 500}, nil},
 		{"divergent tail: our term 6 is not the proposer's",
-			th{{5, 100}, {7, 600}}, th{{5, 100}, {6, 500}}, 800, TermLsn{5, 500}, nil},
-		{"we lack WAL the proposer's term 5 has", th{{5, 100}, {6, 700}}, th{{5, 100}}, 400, TermLsn{5, 400}, nil},
-		{"same term, different start", th{{5, 100}, {6, 700}}, th{{5, 200}}, 400, TermLsn{}, ErrTermHistory},
-		{"history above WAL end", th{{5, 100}}, th{{5, 100}, {6, 500}}, 400, TermLsn{}, ErrTermHistory},
+			th{{Term: 5, LSN: 100}, {Term: 7, LSN: 600}}, th{{Term: 5, LSN: 100}, {Term: 6, LSN: 500}}, 800, controlfile.TermLsn{Term: 5, LSN: 500}, nil},
+		{"we lack WAL the proposer's term 5 has", th{{Term: 5, LSN: 100}, {Term: 6, LSN: 700}}, th{{Term: 5, LSN: 100}}, 400, controlfile.TermLsn{Term: 5, LSN: 400}, nil},
+		{"same term, different start", th{{Term: 5, LSN: 100}, {Term: 6, LSN: 700}}, th{{Term: 5, LSN: 200}}, 400, controlfile.TermLsn{}, ErrTermHistory},
+		{"history above WAL end", th{{Term: 5, LSN: 100}}, th{{Term: 5, LSN: 100}, {Term: 6, LSN: 500}}, 400, controlfile.TermLsn{}, ErrTermHistory},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,10 +45,10 @@ func TestCommonPoint(t *testing.T) {
 }
 
 // tv4State is a safekeeper that has WAL of term 5 up to 0/1000150 (§9 TV4).
-func tv4State() (State, *fakeWAL) {
+func tv4State() (controlfile.State, *fakeWAL) {
 	st := tvState()
 	st.Acceptor.Term = 5
-	st.Acceptor.TermHistory = []TermLsn{{5, 0x1000028}}
+	st.Acceptor.TermHistory = []controlfile.TermLsn{{Term: 5, LSN: 0x1000028}}
 	st.TimelineStartLSN, st.LocalStartLSN = 0x1000028, 0x1000028
 	st.CommitLSN, st.BackupLSN, st.PeerHorizonLSN, st.RemoteConsistentLSN = 0x1000028, 0x1000028, 0x1000028, 0x1000028
 	wal := newFakeWAL()
@@ -57,7 +58,7 @@ func tv4State() (State, *fakeWAL) {
 
 func tv4Elected() *ProposerElected {
 	return &ProposerElected{Generation: 1, Term: 6, StartStreamingAt: 0x1000150,
-		TermHistory: []TermLsn{{5, 0x1000028}, {6, 0x1000150}}}
+		TermHistory: []controlfile.TermLsn{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000150}}}
 }
 
 func TestElectedAdoptsHistory(t *testing.T) {
@@ -73,7 +74,7 @@ func TestElectedAdoptsHistory(t *testing.T) {
 	if f.wal.truncates != 1 || f.wal.truncatedAt != 0x1000150 || f.wal.inits != 0 {
 		t.Fatalf("truncations %d at %s, inits %d", f.wal.truncates, f.wal.truncatedAt, f.wal.inits)
 	}
-	if got := f.ctl.Persisted().Acceptor; !reflect.DeepEqual(got, AcceptorState{6, tv4Elected().TermHistory}) {
+	if got := f.ctl.Persisted().Acceptor; !reflect.DeepEqual(got, controlfile.AcceptorState{Term: 6, TermHistory: tv4Elected().TermHistory}) {
 		t.Fatalf("persisted acceptor state %+v", got)
 	}
 	if f.c.TermStartLSN() != 0x1000150 || f.c.LastLogTerm() != 6 {
@@ -130,7 +131,7 @@ func TestElectedBelowCommitIsFatal(t *testing.T) {
 	// term 6 started at 0/1000100: the common point is below commit_lsn.
 	f := newFixture(t, st, wal)
 	err := f.c.Elected(&ProposerElected{Generation: 1, Term: 6, StartStreamingAt: 0x1000100,
-		TermHistory: []TermLsn{{5, 0x1000028}, {6, 0x1000100}}})
+		TermHistory: []controlfile.TermLsn{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000100}}})
 	wantErr(t, err, ErrTruncateCommitted, "attempt to truncate committed data: start_streaming_at=0/1000100, commit_lsn=0/1000150")
 	if f.wal.truncates != 0 {
 		t.Fatal("committed WAL truncated")
@@ -145,7 +146,7 @@ func TestElectedTruncatesDivergentTail(t *testing.T) {
 	wal.write, wal.flush, wal.writeRec, wal.flushRec = 0x1000400, 0x1000400, 0x1000400, 0x1000400
 	f := newFixture(t, st, wal)
 	m := &ProposerElected{Generation: 1, Term: 7, StartStreamingAt: 0x1000200,
-		TermHistory: []TermLsn{{5, 0x1000028}, {6, 0x1000200}, {7, 0x1000300}}}
+		TermHistory: []controlfile.TermLsn{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000200}, {Term: 7, LSN: 0x1000300}}}
 	if err := f.c.Elected(m); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func TestElectedInitializesFreshTimeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := f.c.Elected(&ProposerElected{Generation: 1, Term: 2, StartStreamingAt: 0x1000128,
-		TermHistory: []TermLsn{{1, 0x1000028}, {2, 0x1000128}}})
+		TermHistory: []controlfile.TermLsn{{Term: 1, LSN: 0x1000028}, {Term: 2, LSN: 0x1000128}}})
 	if err != nil {
 		t.Fatal(err)
 	}

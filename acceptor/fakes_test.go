@@ -2,7 +2,7 @@ package acceptor
 
 import (
 	"fmt"
-	"reflect"
+	"github.com/walkeeper/walkeeper/controlfile"
 	"slices"
 	"sort"
 	"sync"
@@ -137,47 +137,45 @@ func (w *fakeWAL) counts() (writes, flushes int) {
 // overlay applied, persisted what "is on disk".
 type fakeControl struct {
 	mu         sync.Mutex
-	mem        State
-	persisted  State
+	mem        controlfile.State
+	persisted  controlfile.State
 	persists   int
 	persistErr error
 	events     *eventLog
 }
 
-func newFakeControl(s State) *fakeControl {
-	return &fakeControl{mem: cloneState(s), persisted: cloneState(s)}
+func newFakeControl(s controlfile.State) *fakeControl {
+	return &fakeControl{mem: s.Clone(), persisted: s.Clone()}
 }
 
-func cloneState(s State) State {
-	s.MConf = cloneConf(&s.MConf)
-	s.Acceptor.TermHistory = slices.Clone(s.Acceptor.TermHistory)
-	return s
-}
-
-func (c *fakeControl) State() State { c.mu.Lock(); defer c.mu.Unlock(); return cloneState(c.mem) }
-func (c *fakeControl) Persisted() State {
+func (c *fakeControl) State() controlfile.State {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return cloneState(c.persisted)
+	return c.mem.Clone()
 }
-
-func (c *fakeControl) Update(fn func(*State)) error {
+func (c *fakeControl) Persisted() controlfile.State {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := cloneState(c.mem)
+	return c.persisted.Clone()
+}
+
+func (c *fakeControl) Update(fn func(*controlfile.State)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.mem.Clone()
 	fn(&s)
 	return c.persistLocked(s)
 }
 
-func (c *fakeControl) persistLocked(s State) error {
-	if reflect.DeepEqual(s, c.persisted) {
+func (c *fakeControl) persistLocked(s controlfile.State) error {
+	if s.Equal(&c.persisted) {
 		c.mem = s
 		return nil
 	}
 	if c.persistErr != nil {
 		return c.persistErr
 	}
-	c.mem, c.persisted = cloneState(s), cloneState(s)
+	c.mem, c.persisted = s.Clone(), s.Clone()
 	c.persists++
 	c.events.add("persist term=%d commit=%s", s.Acceptor.Term, s.CommitLSN)
 	return nil
@@ -193,7 +191,7 @@ func (c *fakeControl) SetPeerHorizonLSN(l pgwal.LSN) {
 func (c *fakeControl) Flush() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.persistLocked(cloneState(c.mem))
+	return c.persistLocked(c.mem.Clone())
 }
 
 func (c *fakeControl) persistCount() int { c.mu.Lock(); defer c.mu.Unlock(); return c.persists }
@@ -211,21 +209,21 @@ const (
 	tvSegSize  uint32     = 16 << 20
 )
 
-func tvConf(gen uint32, members ...ids.NodeID) Configuration {
-	c := Configuration{Generation: gen}
+func tvConf(gen uint32, members ...ids.NodeID) controlfile.Configuration {
+	c := controlfile.Configuration{Generation: gen}
 	for _, id := range members {
-		c.Members = append(c.Members, Member{ID: id, Host: fmt.Sprintf("sk-%d", id), PGPort: 5454})
+		c.Members = append(c.Members, controlfile.Member{ID: id, Host: fmt.Sprintf("sk-%d", id), PgPort: 5454})
 	}
 	return c
 }
 
 // tvState is a freshly created timeline of generation 1 with this node as
 // its only member.
-func tvState() State {
-	return State{
+func tvState() controlfile.State {
+	return controlfile.State{
 		TenantID:   tvTenant,
 		TimelineID: tvTimeline,
 		MConf:      tvConf(1, tvNode),
-		Server:     ServerInfo{PGVersion: tvPG, SystemID: tvSystemID, WalSegSize: tvSegSize},
+		Server:     controlfile.ServerInfo{PGVersion: tvPG, SystemID: tvSystemID, WalSegSize: tvSegSize},
 	}
 }

@@ -2,10 +2,8 @@ package acceptor
 
 import (
 	"fmt"
-	"slices"
+	"github.com/walkeeper/walkeeper/controlfile"
 	"strings"
-
-	"github.com/walkeeper/walkeeper/ids"
 )
 
 // Greeting processes a ProposerGreeting (§3.3): it checks that the proposer
@@ -38,7 +36,7 @@ func (c *Core) Greeting(m *ProposerGreeting) (AcceptorGreeting, error) {
 		if st.Server.SystemID != 0 {
 			c.log.Warn("unexpected system ID arrived", "got", m.SystemID, "expected", st.Server.SystemID)
 		}
-		err := c.ctl.Update(func(s *State) {
+		err := c.ctl.Update(func(s *controlfile.State) {
 			s.Server.SystemID = m.SystemID
 			if m.PGVersion != 0 {
 				s.Server.PGVersion = m.PGVersion
@@ -50,19 +48,19 @@ func (c *Core) Greeting(m *ProposerGreeting) (AcceptorGreeting, error) {
 	}
 
 	if m.MConf.Generation > st.MConf.Generation {
-		if !confContains(&m.MConf, c.nodeID) {
+		if !m.MConf.Contains(c.nodeID) {
 			return AcceptorGreeting{}, ruleErrorf(ErrNotMember,
 				"refused to switch into %s, node %d is not a member of it", formatConf(&m.MConf), c.nodeID)
 		}
-		to := cloneConf(&m.MConf)
-		if err := c.ctl.Update(func(s *State) { s.MConf = to }); err != nil {
+		to := m.MConf.Clone()
+		if err := c.ctl.Update(func(s *controlfile.State) { s.MConf = to }); err != nil {
 			return AcceptorGreeting{}, fmt.Errorf("persist membership switch: %w", err)
 		}
 		c.log.Info("switched membership configuration", "to", formatConf(&to), "from", formatConf(&st.MConf))
 	}
 
 	st = c.ctl.State()
-	return AcceptorGreeting{NodeID: c.nodeID, MConf: cloneConf(&st.MConf), Term: st.Acceptor.Term}, nil
+	return AcceptorGreeting{NodeID: c.nodeID, MConf: st.MConf.Clone(), Term: st.Acceptor.Term}, nil
 }
 
 // checkServerVersion compares PostgreSQL major versions. Like the reference
@@ -90,27 +88,18 @@ func pgMajor(v uint32) (uint32, bool) {
 	return m, m >= 14 && m <= 17
 }
 
-func confContains(c *Configuration, id ids.NodeID) bool {
-	has := func(m Member) bool { return m.ID == id }
-	return slices.ContainsFunc(c.Members, has) || slices.ContainsFunc(c.NewMembers, has)
-}
-
-func cloneConf(c *Configuration) Configuration {
-	return Configuration{Generation: c.Generation, Members: slices.Clone(c.Members), NewMembers: slices.Clone(c.NewMembers)}
-}
-
 // formatConf prints a configuration the way the reference does in errors:
 // "gen=2, members=([id=1, ep=sk-1:5454]), new_members=none".
-func formatConf(c *Configuration) string {
-	set := func(ms []Member) string {
+func formatConf(c *controlfile.Configuration) string {
+	set := func(ms controlfile.MemberSet) string {
 		parts := make([]string, len(ms))
 		for i, m := range ms {
-			parts[i] = fmt.Sprintf("[id=%d, ep=%s:%d]", m.ID, m.Host, m.PGPort)
+			parts[i] = fmt.Sprintf("[id=%d, ep=%s:%d]", m.ID, m.Host, m.PgPort)
 		}
 		return "(" + strings.Join(parts, ", ") + ")"
 	}
 	newMembers := "none"
-	if len(c.NewMembers) > 0 {
+	if c.HasNewMembers {
 		newMembers = set(c.NewMembers)
 	}
 	return fmt.Sprintf("gen=%d, members=%s, new_members=%s", c.Generation, set(c.Members), newMembers)

@@ -1,68 +1,20 @@
 package acceptor
 
-// Temporary stand-ins for the message types of package walproto and the
-// control-file state of package controlfile, which are being written in
-// parallel. They carry the field names those packages announce so that the
-// switch is a matter of deleting this file and fixing imports.
+// Temporary stand-ins for the message types of package walproto, which is
+// being written in parallel. They carry the field names that package
+// announces so that the switch is a matter of deleting this file.
 
 import (
+	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/pgwal"
 )
-
-// TermLsn is one term-history entry: term Term starts writing WAL at LSN.
-type TermLsn struct {
-	Term uint64
-	LSN  pgwal.LSN
-}
-
-// Member is one safekeeper of a membership configuration.
-type Member struct {
-	ID     ids.NodeID
-	Host   string
-	PGPort uint16
-}
-
-// Configuration is a membership configuration (mconf).
-type Configuration struct {
-	Generation uint32
-	Members    []Member
-	NewMembers []Member
-}
-
-// AcceptorState is the persistent acceptor part of the control file.
-type AcceptorState struct {
-	Term        uint64
-	TermHistory []TermLsn
-}
-
-// ServerInfo is what the greeting tells about the compute.
-type ServerInfo struct {
-	PGVersion  uint32
-	SystemID   uint64
-	WalSegSize uint32
-}
-
-// State is the timeline's control-file state.
-type State struct {
-	TenantID            ids.ID
-	TimelineID          ids.ID
-	MConf               Configuration
-	Acceptor            AcceptorState
-	Server              ServerInfo
-	TimelineStartLSN    pgwal.LSN
-	LocalStartLSN       pgwal.LSN
-	CommitLSN           pgwal.LSN
-	BackupLSN           pgwal.LSN
-	PeerHorizonLSN      pgwal.LSN
-	RemoteConsistentLSN pgwal.LSN
-}
 
 // ProposerGreeting is the proposer's first message.
 type ProposerGreeting struct {
 	TenantID   ids.ID
 	TimelineID ids.ID
-	MConf      Configuration
+	MConf      controlfile.Configuration
 	PGVersion  uint32
 	SystemID   uint64
 	WalSegSize uint32
@@ -71,7 +23,7 @@ type ProposerGreeting struct {
 // AcceptorGreeting answers ProposerGreeting.
 type AcceptorGreeting struct {
 	NodeID ids.NodeID
-	MConf  Configuration
+	MConf  controlfile.Configuration
 	Term   uint64
 }
 
@@ -88,7 +40,7 @@ type VoteResponse struct {
 	VoteGiven   bool
 	FlushLSN    pgwal.LSN
 	TruncateLSN pgwal.LSN
-	TermHistory []TermLsn
+	TermHistory controlfile.TermHistory
 }
 
 // ProposerElected announces the winner of Term.
@@ -96,7 +48,7 @@ type ProposerElected struct {
 	Generation       uint32
 	Term             uint64
 	StartStreamingAt pgwal.LSN
-	TermHistory      []TermLsn
+	TermHistory      controlfile.TermHistory
 }
 
 // AppendRequest carries WAL bytes [BeginLSN, EndLSN).

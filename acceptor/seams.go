@@ -1,6 +1,9 @@
 package acceptor
 
-import "github.com/walkeeper/walkeeper/pgwal"
+import (
+	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/pgwal"
+)
 
 // WAL is the part of the WAL store (walstore.Store) the consensus core
 // uses. Positions follow storage-and-operations.md §1.4.
@@ -28,12 +31,12 @@ type WAL interface {
 // overlay of lazily persisted fields (commit_lsn, peer_horizon_lsn, …).
 type Control interface {
 	// State is the persisted copy with the in-memory overlay applied.
-	State() State
+	State() controlfile.State
 	// Persisted is the state as last written to disk.
-	Persisted() State
+	Persisted() controlfile.State
 	// Update applies fn to a copy of State() and, if the result differs
 	// from what is on disk, writes it durably before returning.
-	Update(fn func(*State)) error
+	Update(fn func(*controlfile.State)) error
 	// SetCommitLSN and SetPeerHorizonLSN change the overlay only.
 	SetCommitLSN(pgwal.LSN)
 	SetPeerHorizonLSN(pgwal.LSN)

@@ -2,41 +2,22 @@ package acceptor
 
 import (
 	"fmt"
+	"github.com/walkeeper/walkeeper/controlfile"
 
 	"github.com/walkeeper/walkeeper/pgwal"
 )
-
-// historyUpTo returns the entries of th that start at or below lsn (the
-// history of the WAL this node actually has). It shares th's backing array.
-func historyUpTo(th []TermLsn, lsn pgwal.LSN) []TermLsn {
-	for i, e := range th {
-		if e.LSN > lsn {
-			return th[:i:i]
-		}
-	}
-	return th[:len(th):len(th)]
-}
-
-// lastLogTerm is the term of the last entry of th at or below lsn, 0 if none.
-func lastLogTerm(th []TermLsn, lsn pgwal.LSN) uint64 {
-	h := historyUpTo(th, lsn)
-	if len(h) == 0 {
-		return 0
-	}
-	return h[len(h)-1].Term
-}
 
 // commonPoint is where the proposer's history prop and this node's history
 // sk (already cut at end, the node's flush_lsn) diverge: the WAL below it is
 // identical on both, the WAL above it on this node must be truncated
 // (walproposer-protocol.md §3.5 step 4). Both sides compute it with the
 // same algorithm, so the proposer's start_streaming_at must equal it.
-func commonPoint(prop, sk []TermLsn, end pgwal.LSN) (TermLsn, error) {
+func commonPoint(prop, sk controlfile.TermHistory, end pgwal.LSN) (controlfile.TermLsn, error) {
 	if len(prop) == 0 {
-		return TermLsn{}, fmt.Errorf("empty walproposer term history: %w", ErrTermHistory)
+		return controlfile.TermLsn{}, fmt.Errorf("empty walproposer term history: %w", ErrTermHistory)
 	}
 	if n := len(sk); n > 0 && sk[n-1].LSN > end {
-		return TermLsn{}, fmt.Errorf("%w: safekeeper term history end %v is above WAL end %s",
+		return controlfile.TermLsn{}, fmt.Errorf("%w: safekeeper term history end %v is above WAL end %s",
 			ErrTermHistory, sk[n-1], end)
 	}
 	k := -1
@@ -45,7 +26,7 @@ func commonPoint(prop, sk []TermLsn, end pgwal.LSN) (TermLsn, error) {
 			break
 		}
 		if prop[i].LSN != sk[i].LSN {
-			return TermLsn{}, fmt.Errorf("%w: same term %d has different start LSNs: prop %s, sk %s",
+			return controlfile.TermLsn{}, fmt.Errorf("%w: same term %d has different start LSNs: prop %s, sk %s",
 				ErrTermHistory, prop[i].Term, prop[i].LSN, sk[i].LSN)
 		}
 		k = i
@@ -56,12 +37,12 @@ func commonPoint(prop, sk []TermLsn, end pgwal.LSN) (TermLsn, error) {
 		return prop[0], nil
 	case k == len(prop)-1:
 		// The proposer's term k never ended; ours ends at our WAL end.
-		return TermLsn{Term: prop[k].Term, LSN: end}, nil
+		return controlfile.TermLsn{Term: prop[k].Term, LSN: end}, nil
 	default:
 		skEnd := end
 		if k+1 < len(sk) {
 			skEnd = sk[k+1].LSN
 		}
-		return TermLsn{Term: prop[k].Term, LSN: min(prop[k+1].LSN, skEnd)}, nil
+		return controlfile.TermLsn{Term: prop[k].Term, LSN: min(prop[k+1].LSN, skEnd)}, nil
 	}
 }

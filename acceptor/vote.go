@@ -2,7 +2,7 @@ package acceptor
 
 import (
 	"fmt"
-	"slices"
+	"github.com/walkeeper/walkeeper/controlfile"
 )
 
 // Vote processes a VoteRequest (§3.4). It first makes all written WAL
@@ -28,10 +28,10 @@ func (c *Core) Vote(m *VoteRequest) (VoteResponse, error) {
 		Term:        st.Acceptor.Term,
 		FlushLSN:    flush,
 		TruncateLSN: st.PeerHorizonLSN,
-		TermHistory: slices.Clone(historyUpTo(st.Acceptor.TermHistory, flush)),
+		TermHistory: st.Acceptor.TermHistory.UpTo(flush),
 	}
 	if st.Acceptor.Term < m.Term {
-		if err := c.ctl.Update(func(s *State) { s.Acceptor.Term = m.Term }); err != nil {
+		if err := c.ctl.Update(func(s *controlfile.State) { s.Acceptor.Term = m.Term }); err != nil {
 			return VoteResponse{}, fmt.Errorf("persist vote for term %d: %w", m.Term, err)
 		}
 		resp.Term = m.Term
