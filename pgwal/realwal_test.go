@@ -18,7 +18,7 @@ import (
 // after the server stopped so the segments are stable.
 type realWAL struct {
 	dir        string // copy of pg_wal
-	start, end LSN  // start is a segment start, end a record start
+	start, end LSN    // start is a segment start, end a record start
 	sysID      uint64
 }
 
