@@ -18,5 +18,5 @@ func (c *Config) newDecoder(start pgwal.LSN) recordDecoder {
 	if c.decoder != nil {
 		return c.decoder(start, c.PGVersion)
 	}
-	return newPGDecoder(start, c.PGVersion)
+	return newPGDecoder(start, c.PGVersion, c.SegSize)
 }

@@ -1,18 +1,17 @@
 package walstore
 
-import (
-	"errors"
+import "github.com/walkeeper/walkeeper/pgwal"
 
-	"github.com/walkeeper/walkeeper/pgwal"
-)
+// pgDecoder adapts pgwal.Decoder to recordDecoder.
+type pgDecoder struct{ d *pgwal.Decoder }
 
-// newPGDecoder adapts pgwal's decoder. Until package pgwal has one, every
-// decode fails.
-func newPGDecoder(start pgwal.LSN, pgVersion uint32) recordDecoder { return noDecoder{} }
+func newPGDecoder(start pgwal.LSN, pgVersion uint32, segSize uint64) recordDecoder {
+	return pgDecoder{pgwal.NewDecoderSegSize(start, pgVersion, uint32(segSize))}
+}
 
-type noDecoder struct{}
+func (p pgDecoder) Feed(b []byte) { p.d.Feed(b) }
 
-func (noDecoder) Feed([]byte) {}
-func (noDecoder) NextEnd() (pgwal.LSN, bool, error) {
-	return 0, false, errors.New("walstore: pgwal decoder not merged yet")
+func (p pgDecoder) NextEnd() (pgwal.LSN, bool, error) {
+	rec, ok, err := p.d.Next()
+	return rec.NextLSN, ok, err
 }
