@@ -3,6 +3,7 @@ package acceptor
 import (
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/pgwal"
+	"github.com/walkeeper/walkeeper/walstore"
 )
 
 // WAL is the part of the WAL store (walstore.Store) the consensus core
@@ -43,3 +44,9 @@ type Control interface {
 	// Flush persists the overlay if it differs from what is on disk.
 	Flush() error
 }
+
+// The production stores fit the seams.
+var (
+	_ WAL     = (*walstore.Store)(nil)
+	_ Control = (*controlfile.Store)(nil)
+)
