@@ -30,7 +30,7 @@ func (c *Core) Append(m *AppendRequest, requireFlush bool) (resp AppendResponse,
 	if st.Acceptor.Term > m.Term {
 		// Term-only refusal: an elected proposer can never raise its term,
 		// so seeing a higher one makes it restart the election.
-		return AppendResponse{Generation: st.MConf.Generation, Term: st.Acceptor.Term, HSFeedback: c.hotStandby()}, true, nil
+		return AppendResponse{Generation: st.MConf.Generation, Term: st.Acceptor.Term, HotStandby: c.hotStandby()}, true, nil
 	}
 
 	// Writes must be strictly sequential; moving the position is what
@@ -133,7 +133,7 @@ func (c *Core) appendResponse(st *controlfile.State) AppendResponse {
 		Term:       st.Acceptor.Term,
 		FlushLSN:   c.flushLSN(st),
 		CommitLSN:  c.ctl.Persisted().CommitLSN,
-		HSFeedback: c.hotStandby(),
+		HotStandby: c.hotStandby(),
 	}
 }
 

@@ -28,7 +28,7 @@ func TestAppendLowerTermGetsTermOnlyResponse(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("append: ok %v, %v", ok, err)
 	}
-	want := AppendResponse{Generation: 1, Term: 2, HSFeedback: tvHS}
+	want := AppendResponse{Generation: 1, Term: 2, HotStandby: tvHS}
 	if resp != want {
 		t.Fatalf("response %+v, want %+v", resp, want)
 	}
@@ -139,7 +139,7 @@ func TestHeartbeatAnsweredByFlush(t *testing.T) {
 		t.Fatal("empty append wrote")
 	}
 	resp, err := f.c.FlushWAL()
-	want := AppendResponse{Generation: 1, Term: 1, FlushLSN: 0x1000028, CommitLSN: 0x1000028, HSFeedback: tvHS}
+	want := AppendResponse{Generation: 1, Term: 1, FlushLSN: 0x1000028, CommitLSN: 0x1000028, HotStandby: tvHS}
 	if err != nil || resp != want {
 		t.Fatalf("FlushWAL = %+v, %v; want %+v", resp, err, want)
 	}

@@ -46,7 +46,7 @@ func (f *fixture) electFresh(t *testing.T, term uint64, start pgwal.LSN) {
 		t.Fatalf("vote: %+v, %v", v, err)
 	}
 	err = f.c.Elected(&ProposerElected{Generation: 1, Term: term, StartStreamingAt: start,
-		TermHistory: []controlfile.TermLsn{{Term: term, LSN: start}}})
+		TermHistory: TermHistory{{Term: term, LSN: start}}})
 	if err != nil {
 		t.Fatalf("elected: %v", err)
 	}
@@ -73,7 +73,7 @@ func wantErr(t *testing.T, err, kind error, text string) {
 }
 
 func greeting() *ProposerGreeting {
-	return &ProposerGreeting{TenantID: tvTenant, TimelineID: tvTimeline, PGVersion: tvPG,
+	return &ProposerGreeting{TenantID: tvTenant, TimelineID: tvTimeline, PgVersion: tvPG,
 		SystemID: tvSystemID, WalSegSize: tvSegSize}
 }
 
@@ -87,12 +87,12 @@ func TestGreetingChecks(t *testing.T) {
 		wantText string
 	}{
 		{"ok", tvPG, func(g *ProposerGreeting) {}, nil, ""},
-		{"other minor version", tvPG, func(g *ProposerGreeting) { g.PGVersion = 170009 }, nil, ""},
-		{"major mismatch", tvPG, func(g *ProposerGreeting) { g.PGVersion = 160002 },
+		{"other minor version", tvPG, func(g *ProposerGreeting) { g.PgVersion = 170009 }, nil, ""},
+		{"major mismatch", tvPG, func(g *ProposerGreeting) { g.PgVersion = 160002 },
 			ErrServerVersion, "incompatible server version 160002, expected 170004"},
-		{"unknown version in message", tvPG, func(g *ProposerGreeting) { g.PGVersion = 0 },
+		{"unknown version in message", tvPG, func(g *ProposerGreeting) { g.PgVersion = 0 },
 			ErrServerVersion, "InvalidPgVersion(0)"},
-		{"PG18 refused", tvPG, func(g *ProposerGreeting) { g.PGVersion = 180000 },
+		{"PG18 refused", tvPG, func(g *ProposerGreeting) { g.PgVersion = 180000 },
 			ErrServerVersion, "InvalidPgVersion(180000)"},
 		// The reference's caveat: the unknown stored version is converted
 		// before the exemption is looked at, so it is refused too.
@@ -154,7 +154,7 @@ func TestGreetingSystemID(t *testing.T) {
 			st.Server.SystemID = tt.stored
 			f := newFixture(t, st, nil)
 			g := greeting()
-			g.SystemID, g.PGVersion = tt.got, tt.gotPG
+			g.SystemID, g.PgVersion = tt.got, tt.gotPG
 			if _, err := f.c.Greeting(g); err != nil {
 				t.Fatal(err)
 			}
@@ -191,7 +191,7 @@ func TestGreetingMembershipSwitch(t *testing.T) {
 			st.Acceptor.Term = 9
 			f := newFixture(t, st, nil)
 			g := greeting()
-			g.MConf = tt.conf
+			g.MConf = confToWire(&tt.conf)
 			resp, err := f.c.Greeting(g)
 			if tt.err != "" {
 				wantErr(t, err, ErrNotMember, tt.err)
@@ -289,7 +289,7 @@ func TestVoteResponseFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := VoteResponse{Generation: 1, Term: 6, VoteGiven: true, FlushLSN: 0x1000150, TruncateLSN: 0x1000050,
-		TermHistory: []controlfile.TermLsn{{Term: 3, LSN: 0x1000028}, {Term: 4, LSN: 0x1000100}}}
+		TermHistory: TermHistory{{Term: 3, LSN: 0x1000028}, {Term: 4, LSN: 0x1000100}}}
 	if !reflect.DeepEqual(resp, want) {
 		t.Fatalf("response\n %+v\nwant\n %+v", resp, want)
 	}
@@ -310,7 +310,7 @@ func TestGenerationMismatch(t *testing.T) {
 	f := newFixture(t, st, nil)
 	_, err := f.c.Vote(&VoteRequest{Generation: 0, Term: 7})
 	wantErr(t, err, ErrGenerationMismatch, "refusing VoteRequest{generation: 0, term: 7} due to generation mismatch: sk generation 1")
-	err = f.c.Elected(&ProposerElected{Generation: 2, Term: 6, TermHistory: []controlfile.TermLsn{{Term: 6, LSN: 0x1000028}}})
+	err = f.c.Elected(&ProposerElected{Generation: 2, Term: 6, TermHistory: TermHistory{{Term: 6, LSN: 0x1000028}}})
 	wantErr(t, err, ErrGenerationMismatch, "due to generation mismatch: sk generation 1")
 	_, _, err = f.c.Append(&AppendRequest{Generation: 0, Term: 6}, false)
 	wantErr(t, err, ErrGenerationMismatch, "refusing append request due to generation mismatch: request 0, sk 1")

@@ -3,7 +3,6 @@ package acceptor
 import (
 	"fmt"
 	"github.com/walkeeper/walkeeper/controlfile"
-	"slices"
 )
 
 // Elected processes a ProposerElected (§3.5). It raises the term if the
@@ -35,22 +34,23 @@ func (c *Core) Elected(m *ProposerElected) error {
 	}
 
 	flush := c.flushLSN(&st)
+	propTh := historyFromWire(m.TermHistory)
 	skTh := st.Acceptor.TermHistory.UpTo(flush)
-	cp, err := commonPoint(m.TermHistory, skTh, flush)
+	cp, err := commonPoint(propTh, skTh, flush)
 	if err != nil {
 		return err
 	}
 	if cp.LSN != m.StartStreamingAt {
 		return ruleErrorf(ErrUnexpectedTruncationPoint,
 			"refusing ProposerElected with unexpected truncation point: lcp=%s start_streaming_at=%s, term=%d, sk_th=%s flush_lsn=%s, wp_th=%s",
-			formatTermLsn(cp), m.StartStreamingAt, st.Acceptor.Term, formatHistory(skTh), flush, formatHistory(m.TermHistory))
+			formatTermLsn(cp), m.StartStreamingAt, st.Acceptor.Term, formatHistory(skTh), flush, formatHistory(propTh))
 	}
 	if m.StartStreamingAt < st.CommitLSN {
 		c.log.Error("ProposerElected would truncate committed WAL",
 			"start_streaming_at", m.StartStreamingAt, "commit_lsn", st.CommitLSN)
 		return ruleErrorf(ErrTruncateCommitted,
 			"attempt to truncate committed data: start_streaming_at=%s, commit_lsn=%s, term=%d, sk_th=%s flush_lsn=%s, wp_th=%s",
-			m.StartStreamingAt, st.CommitLSN, st.Acceptor.Term, formatHistory(skTh), flush, formatHistory(m.TermHistory))
+			m.StartStreamingAt, st.CommitLSN, st.Acceptor.Term, formatHistory(skTh), flush, formatHistory(propTh))
 	}
 
 	// An empty store gets the segment holding the start point initialized
@@ -64,7 +64,7 @@ func (c *Core) Elected(m *ProposerElected) error {
 		return fmt.Errorf("truncate WAL at %s: %w", m.StartStreamingAt, err)
 	}
 
-	history := slices.Clone(m.TermHistory)
+	history := propTh
 	err = c.ctl.Update(func(s *controlfile.State) {
 		if s.TimelineStartLSN == 0 {
 			s.TimelineStartLSN = history[0].LSN

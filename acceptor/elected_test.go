@@ -58,7 +58,7 @@ func tv4State() (controlfile.State, *fakeWAL) {
 
 func tv4Elected() *ProposerElected {
 	return &ProposerElected{Generation: 1, Term: 6, StartStreamingAt: 0x1000150,
-		TermHistory: []controlfile.TermLsn{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000150}}}
+		TermHistory: TermHistory{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000150}}}
 }
 
 func TestElectedAdoptsHistory(t *testing.T) {
@@ -74,7 +74,7 @@ func TestElectedAdoptsHistory(t *testing.T) {
 	if f.wal.truncates != 1 || f.wal.truncatedAt != 0x1000150 || f.wal.inits != 0 {
 		t.Fatalf("truncations %d at %s, inits %d", f.wal.truncates, f.wal.truncatedAt, f.wal.inits)
 	}
-	if got := f.ctl.Persisted().Acceptor; !reflect.DeepEqual(got, controlfile.AcceptorState{Term: 6, TermHistory: tv4Elected().TermHistory}) {
+	if got := f.ctl.Persisted().Acceptor; !reflect.DeepEqual(got, controlfile.AcceptorState{Term: 6, TermHistory: historyFromWire(tv4Elected().TermHistory)}) {
 		t.Fatalf("persisted acceptor state %+v", got)
 	}
 	if f.c.TermStartLSN() != 0x1000150 || f.c.LastLogTerm() != 6 {
@@ -131,7 +131,7 @@ func TestElectedBelowCommitIsFatal(t *testing.T) {
 	// term 6 started at 0/1000100: the common point is below commit_lsn.
 	f := newFixture(t, st, wal)
 	err := f.c.Elected(&ProposerElected{Generation: 1, Term: 6, StartStreamingAt: 0x1000100,
-		TermHistory: []controlfile.TermLsn{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000100}}})
+		TermHistory: TermHistory{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000100}}})
 	wantErr(t, err, ErrTruncateCommitted, "attempt to truncate committed data: start_streaming_at=0/1000100, commit_lsn=0/1000150")
 	if f.wal.truncates != 0 {
 		t.Fatal("committed WAL truncated")
@@ -146,7 +146,7 @@ func TestElectedTruncatesDivergentTail(t *testing.T) {
 	wal.write, wal.flush, wal.writeRec, wal.flushRec = 0x1000400, 0x1000400, 0x1000400, 0x1000400
 	f := newFixture(t, st, wal)
 	m := &ProposerElected{Generation: 1, Term: 7, StartStreamingAt: 0x1000200,
-		TermHistory: []controlfile.TermLsn{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000200}, {Term: 7, LSN: 0x1000300}}}
+		TermHistory: TermHistory{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000200}, {Term: 7, LSN: 0x1000300}}}
 	if err := f.c.Elected(m); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestElectedTruncatesDivergentTail(t *testing.T) {
 		t.Fatalf("truncated at %s", f.wal.truncatedAt)
 	}
 	p := f.ctl.Persisted()
-	if !reflect.DeepEqual(p.Acceptor.TermHistory, m.TermHistory) || p.Acceptor.Term != 7 {
+	if !reflect.DeepEqual(p.Acceptor.TermHistory, historyFromWire(m.TermHistory)) || p.Acceptor.Term != 7 {
 		t.Fatalf("persisted %+v", p.Acceptor)
 	}
 	// The full history is kept, but only the part we have WAL for counts.
@@ -190,7 +190,7 @@ func TestElectedInitializesFreshTimeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := f.c.Elected(&ProposerElected{Generation: 1, Term: 2, StartStreamingAt: 0x1000128,
-		TermHistory: []controlfile.TermLsn{{Term: 1, LSN: 0x1000028}, {Term: 2, LSN: 0x1000128}}})
+		TermHistory: TermHistory{{Term: 1, LSN: 0x1000028}, {Term: 2, LSN: 0x1000128}}})
 	if err != nil {
 		t.Fatal(err)
 	}

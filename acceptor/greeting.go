@@ -15,7 +15,7 @@ func (c *Core) Greeting(m *ProposerGreeting) (AcceptorGreeting, error) {
 	defer c.mu.Unlock()
 	st := c.ctl.State()
 
-	if err := checkServerVersion(m.PGVersion, st.Server.PGVersion); err != nil {
+	if err := checkServerVersion(m.PgVersion, st.Server.PGVersion); err != nil {
 		return AcceptorGreeting{}, err
 	}
 	if m.TenantID != st.TenantID {
@@ -38,8 +38,8 @@ func (c *Core) Greeting(m *ProposerGreeting) (AcceptorGreeting, error) {
 		}
 		err := c.ctl.Update(func(s *controlfile.State) {
 			s.Server.SystemID = m.SystemID
-			if m.PGVersion != 0 {
-				s.Server.PGVersion = m.PGVersion
+			if m.PgVersion != 0 {
+				s.Server.PGVersion = m.PgVersion
 			}
 		})
 		if err != nil {
@@ -48,11 +48,11 @@ func (c *Core) Greeting(m *ProposerGreeting) (AcceptorGreeting, error) {
 	}
 
 	if m.MConf.Generation > st.MConf.Generation {
-		if !m.MConf.Contains(c.nodeID) {
+		to := confFromWire(&m.MConf)
+		if !to.Contains(c.nodeID) {
 			return AcceptorGreeting{}, ruleErrorf(ErrNotMember,
-				"refused to switch into %s, node %d is not a member of it", formatConf(&m.MConf), c.nodeID)
+				"refused to switch into %s, node %d is not a member of it", formatConf(&to), c.nodeID)
 		}
-		to := m.MConf.Clone()
 		if err := c.ctl.Update(func(s *controlfile.State) { s.MConf = to }); err != nil {
 			return AcceptorGreeting{}, fmt.Errorf("persist membership switch: %w", err)
 		}
@@ -60,7 +60,7 @@ func (c *Core) Greeting(m *ProposerGreeting) (AcceptorGreeting, error) {
 	}
 
 	st = c.ctl.State()
-	return AcceptorGreeting{NodeID: c.nodeID, MConf: st.MConf.Clone(), Term: st.Acceptor.Term}, nil
+	return AcceptorGreeting{NodeID: c.nodeID, MConf: confToWire(&st.MConf), Term: st.Acceptor.Term}, nil
 }
 
 // checkServerVersion compares PostgreSQL major versions. Like the reference

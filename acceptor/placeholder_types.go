@@ -1,57 +1,69 @@
 package acceptor
 
 // Temporary stand-ins for the message types of package walproto, which is
-// being written in parallel. They carry the field names that package
-// announces so that the switch is a matter of deleting this file.
+// being written in parallel. They mirror that package's names and shapes so
+// that the switch is a matter of deleting this file and qualifying names.
 
 import (
-	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/pgwal"
 )
 
-// ProposerGreeting is the proposer's first message.
+type Member struct {
+	ID     ids.NodeID
+	Host   string
+	PgPort uint16
+}
+
+type MembershipConfiguration struct {
+	Generation uint32
+	Members    []Member
+	NewMembers []Member
+}
+
+type TermLsn struct {
+	Term uint64
+	LSN  pgwal.LSN
+}
+
+type TermHistory []TermLsn
+
 type ProposerGreeting struct {
-	TenantID   ids.ID
-	TimelineID ids.ID
-	MConf      controlfile.Configuration
-	PGVersion  uint32
+	TenantID   ids.TenantID
+	TimelineID ids.TimelineID
+	MConf      MembershipConfiguration
+	PgVersion  uint32
 	SystemID   uint64
 	WalSegSize uint32
 }
 
-// AcceptorGreeting answers ProposerGreeting.
 type AcceptorGreeting struct {
 	NodeID ids.NodeID
-	MConf  controlfile.Configuration
+	MConf  MembershipConfiguration
 	Term   uint64
 }
 
-// VoteRequest asks for a vote in Term.
 type VoteRequest struct {
 	Generation uint32
 	Term       uint64
 }
 
-// VoteResponse answers VoteRequest.
 type VoteResponse struct {
 	Generation  uint32
 	Term        uint64
 	VoteGiven   bool
 	FlushLSN    pgwal.LSN
 	TruncateLSN pgwal.LSN
-	TermHistory controlfile.TermHistory
+	TermHistory TermHistory
 }
 
-// ProposerElected announces the winner of Term.
 type ProposerElected struct {
 	Generation       uint32
 	Term             uint64
 	StartStreamingAt pgwal.LSN
-	TermHistory      controlfile.TermHistory
+	TermHistory      TermHistory
 }
 
-// AppendRequest carries WAL bytes [BeginLSN, EndLSN).
 type AppendRequest struct {
 	Generation  uint32
 	Term        uint64
@@ -62,14 +74,12 @@ type AppendRequest struct {
 	WAL         []byte
 }
 
-// HotStandbyFeedback is the aggregated replica feedback.
 type HotStandbyFeedback struct {
 	TS          int64
 	Xmin        uint64
 	CatalogXmin uint64
 }
 
-// PageserverFeedback is the pageserver's progress report.
 type PageserverFeedback struct {
 	CurrentTimelineSize uint64
 	LastReceivedLSN     pgwal.LSN
@@ -78,12 +88,11 @@ type PageserverFeedback struct {
 	ReplyTime           int64
 }
 
-// AppendResponse reports flushed and committed LSNs.
 type AppendResponse struct {
 	Generation         uint32
 	Term               uint64
 	FlushLSN           pgwal.LSN
 	CommitLSN          pgwal.LSN
-	HSFeedback         HotStandbyFeedback
+	HotStandby         HotStandbyFeedback
 	PageserverFeedback *PageserverFeedback
 }

@@ -28,7 +28,7 @@ func (c *Core) Vote(m *VoteRequest) (VoteResponse, error) {
 		Term:        st.Acceptor.Term,
 		FlushLSN:    flush,
 		TruncateLSN: st.PeerHorizonLSN,
-		TermHistory: st.Acceptor.TermHistory.UpTo(flush),
+		TermHistory: historyToWire(st.Acceptor.TermHistory.UpTo(flush)),
 	}
 	if st.Acceptor.Term < m.Term {
 		if err := c.ctl.Update(func(s *controlfile.State) { s.Acceptor.Term = m.Term }); err != nil {
