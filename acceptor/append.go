@@ -3,6 +3,7 @@ package acceptor
 import (
 	"fmt"
 	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/walproto"
 
 	"github.com/walkeeper/walkeeper/pgwal"
 )
@@ -12,25 +13,25 @@ import (
 // (ok true) only if the durable record-aligned end advanced anyway, as when
 // a segment was completed, or as a term-only refusal to a stale proposer.
 // With requireFlush the WAL is fsynced and a response always returned.
-func (c *Core) Append(m *AppendRequest, requireFlush bool) (resp AppendResponse, ok bool, err error) {
+func (c *Core) Append(m *walproto.AppendRequest, requireFlush bool) (resp walproto.AppendResponse, ok bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := checkAppendShape(m); err != nil {
-		return AppendResponse{}, false, err
+		return walproto.AppendResponse{}, false, err
 	}
 	st := c.ctl.State()
 	if m.Generation != st.MConf.Generation {
-		return AppendResponse{}, false, ruleErrorf(ErrGenerationMismatch,
+		return walproto.AppendResponse{}, false, ruleErrorf(ErrGenerationMismatch,
 			"refusing append request due to generation mismatch: request %d, sk %d",
 			m.Generation, st.MConf.Generation)
 	}
 	if st.Acceptor.Term < m.Term {
-		return AppendResponse{}, false, ErrAppendBeforeElected
+		return walproto.AppendResponse{}, false, ErrAppendBeforeElected
 	}
 	if st.Acceptor.Term > m.Term {
 		// Term-only refusal: an elected proposer can never raise its term,
 		// so seeing a higher one makes it restart the election.
-		return AppendResponse{Generation: st.MConf.Generation, Term: st.Acceptor.Term, HotStandby: c.hotStandby()}, true, nil
+		return walproto.AppendResponse{Generation: st.MConf.Generation, Term: st.Acceptor.Term, HotStandby: c.hotStandby()}, true, nil
 	}
 
 	// Writes must be strictly sequential; moving the position is what
@@ -38,28 +39,28 @@ func (c *Core) Append(m *AppendRequest, requireFlush bool) (resp AppendResponse,
 	// reconnected proposer races packets of its old connection.
 	w := c.wal.WriteLSN()
 	if w > m.BeginLSN {
-		return AppendResponse{}, false, ruleErrorf(ErrRewrite,
+		return walproto.AppendResponse{}, false, ruleErrorf(ErrRewrite,
 			"append request rewrites WAL written before, write_lsn=%s, msg lsn=%s", w, m.BeginLSN)
 	}
 	if w < m.BeginLSN && w != 0 {
-		return AppendResponse{}, false, ruleErrorf(ErrGap,
+		return walproto.AppendResponse{}, false, ruleErrorf(ErrGap,
 			"append request creates gap in written WAL, write_lsn=%s, msg lsn=%s", w, m.BeginLSN)
 	}
 
 	before := c.flushLSN(&st)
 	if len(m.WAL) > 0 {
 		if err := c.wal.Write(m.BeginLSN, m.WAL); err != nil {
-			return AppendResponse{}, false, fmt.Errorf("write WAL at %s: %w", m.BeginLSN, err)
+			return walproto.AppendResponse{}, false, fmt.Errorf("write WAL at %s: %w", m.BeginLSN, err)
 		}
 	}
 	if requireFlush {
 		if err := c.wal.Flush(); err != nil {
-			return AppendResponse{}, false, fmt.Errorf("flush WAL: %w", err)
+			return walproto.AppendResponse{}, false, fmt.Errorf("flush WAL: %w", err)
 		}
 	}
 	if m.CommitLSN != 0 {
 		if err := c.updateCommitLSN(m.CommitLSN); err != nil {
-			return AppendResponse{}, false, err
+			return walproto.AppendResponse{}, false, err
 		}
 	}
 	// The proposer's value can lag ours (a restarted safekeeper reports its
@@ -70,7 +71,7 @@ func (c *Core) Append(m *AppendRequest, requireFlush bool) (resp AppendResponse,
 
 	st = c.ctl.State()
 	if !requireFlush && c.flushLSN(&st) == before {
-		return AppendResponse{}, false, nil
+		return walproto.AppendResponse{}, false, nil
 	}
 	return c.appendResponse(&st), true, nil
 }
@@ -78,11 +79,11 @@ func (c *Core) Append(m *AppendRequest, requireFlush bool) (resp AppendResponse,
 // FlushWAL makes all written WAL durable and returns an AppendResponse
 // with the current positions (§3.7 a). The pipeline calls it when its
 // inbound queue drains, every second while dirty, and on disconnect.
-func (c *Core) FlushWAL() (AppendResponse, error) {
+func (c *Core) FlushWAL() (walproto.AppendResponse, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.wal.Flush(); err != nil {
-		return AppendResponse{}, fmt.Errorf("flush WAL: %w", err)
+		return walproto.AppendResponse{}, fmt.Errorf("flush WAL: %w", err)
 	}
 	st := c.ctl.State()
 	return c.appendResponse(&st), nil
@@ -127,8 +128,8 @@ func (c *Core) updateCommitLSN(candidate pgwal.LSN) error {
 // appendResponse builds an AppendResponse from the current state. It
 // reports the persisted commit_lsn: the proposer (sync-safekeepers above
 // all) must only count what survives a restart.
-func (c *Core) appendResponse(st *controlfile.State) AppendResponse {
-	return AppendResponse{
+func (c *Core) appendResponse(st *controlfile.State) walproto.AppendResponse {
+	return walproto.AppendResponse{
 		Generation: st.MConf.Generation,
 		Term:       st.Acceptor.Term,
 		FlushLSN:   c.flushLSN(st),
@@ -137,16 +138,16 @@ func (c *Core) appendResponse(st *controlfile.State) AppendResponse {
 	}
 }
 
-func (c *Core) hotStandby() HotStandbyFeedback {
+func (c *Core) hotStandby() walproto.HotStandbyFeedback {
 	if c.hs == nil {
-		return HotStandbyFeedback{}
+		return walproto.HotStandbyFeedback{}
 	}
 	return c.hs()
 }
 
 // checkAppendShape repeats the parser's checks (§2.2) so that the core is
 // safe for callers that build requests themselves.
-func checkAppendShape(m *AppendRequest) error {
+func checkAppendShape(m *walproto.AppendRequest) error {
 	if m.EndLSN < m.BeginLSN {
 		return ruleErrorf(ErrBadAppend, "append request end_lsn %s is below begin_lsn %s", m.EndLSN, m.BeginLSN)
 	}

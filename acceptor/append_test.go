@@ -2,17 +2,18 @@ package acceptor
 
 import (
 	"errors"
+	"github.com/walkeeper/walkeeper/walproto"
 	"testing"
 
 	"github.com/walkeeper/walkeeper/pgwal"
 )
 
-var tvHS = HotStandbyFeedback{TS: 1, Xmin: 2, CatalogXmin: 3}
+var tvHS = walproto.HotStandbyFeedback{TS: 1, Xmin: 2, CatalogXmin: 3}
 
 func TestAppendBeforeElected(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, tvState(), nil)
-	_, _, err := f.c.Append(&AppendRequest{Generation: 1, Term: 1, BeginLSN: 0x1000028, EndLSN: 0x1000028}, false)
+	_, _, err := f.c.Append(&walproto.AppendRequest{Generation: 1, Term: 1, BeginLSN: 0x1000028, EndLSN: 0x1000028}, false)
 	wantErr(t, err, ErrAppendBeforeElected, "got AppendRequest before ProposerElected")
 }
 
@@ -20,15 +21,15 @@ func TestAppendLowerTermGetsTermOnlyResponse(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, tvState(), nil)
 	f.electFresh(t, 1, 0x1000028)
-	if _, err := f.c.Vote(&VoteRequest{Generation: 1, Term: 2}); err != nil { // another proposer
+	if _, err := f.c.Vote(&walproto.VoteRequest{Generation: 1, Term: 2}); err != nil { // another proposer
 		t.Fatal(err)
 	}
-	resp, ok, err := f.c.Append(&AppendRequest{Generation: 1, Term: 1, BeginLSN: 0x1000028, EndLSN: 0x1000030,
+	resp, ok, err := f.c.Append(&walproto.AppendRequest{Generation: 1, Term: 1, BeginLSN: 0x1000028, EndLSN: 0x1000030,
 		CommitLSN: 0x1000030, TruncateLSN: 0x1000030, WAL: make([]byte, 8)}, false)
 	if err != nil || !ok {
 		t.Fatalf("append: ok %v, %v", ok, err)
 	}
-	want := AppendResponse{Generation: 1, Term: 2, HotStandby: tvHS}
+	want := walproto.AppendResponse{Generation: 1, Term: 2, HotStandby: tvHS}
 	if resp != want {
 		t.Fatalf("response %+v, want %+v", resp, want)
 	}
@@ -47,9 +48,9 @@ func TestAppendContinuity(t *testing.T) {
 	if f.wal.WriteRecordLSN() != 0x1000050 {
 		t.Fatalf("write_record_lsn %s", f.wal.WriteRecordLSN())
 	}
-	_, _, err := f.c.Append(&AppendRequest{Generation: 1, Term: 1, BeginLSN: 0x1000050, EndLSN: 0x1000058, WAL: make([]byte, 8)}, false)
+	_, _, err := f.c.Append(&walproto.AppendRequest{Generation: 1, Term: 1, BeginLSN: 0x1000050, EndLSN: 0x1000058, WAL: make([]byte, 8)}, false)
 	wantErr(t, err, ErrRewrite, "append request rewrites WAL written before, write_lsn=0/1000100, msg lsn=0/1000050")
-	_, _, err = f.c.Append(&AppendRequest{Generation: 1, Term: 1, BeginLSN: 0x1000108, EndLSN: 0x1000110, WAL: make([]byte, 8)}, false)
+	_, _, err = f.c.Append(&walproto.AppendRequest{Generation: 1, Term: 1, BeginLSN: 0x1000108, EndLSN: 0x1000110, WAL: make([]byte, 8)}, false)
 	wantErr(t, err, ErrGap, "append request creates gap in written WAL, write_lsn=0/1000100, msg lsn=0/1000108")
 	f.append(t, 1, 0x1000100, 0x50, 0) // contiguous: fine
 	if w, _ := f.wal.counts(); w != 2 {
@@ -78,11 +79,11 @@ func TestAppendShape(t *testing.T) {
 	big := pgwal.LSN(pgwal.MaxSendSize + 1)
 	tests := []struct {
 		name string
-		m    AppendRequest
+		m    walproto.AppendRequest
 	}{
-		{"over 128 KiB", AppendRequest{BeginLSN: 0x1000028, EndLSN: 0x1000028 + big, WAL: make([]byte, big)}},
-		{"begin above end", AppendRequest{BeginLSN: 0x1000030, EndLSN: 0x1000028}},
-		{"payload shorter than bounds", AppendRequest{BeginLSN: 0x1000028, EndLSN: 0x1000030, WAL: make([]byte, 4)}},
+		{"over 128 KiB", walproto.AppendRequest{BeginLSN: 0x1000028, EndLSN: 0x1000028 + big, WAL: make([]byte, big)}},
+		{"begin above end", walproto.AppendRequest{BeginLSN: 0x1000030, EndLSN: 0x1000028}},
+		{"payload shorter than bounds", walproto.AppendRequest{BeginLSN: 0x1000028, EndLSN: 0x1000030, WAL: make([]byte, 4)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,7 +123,7 @@ func TestAppendRequireFlush(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, tvState(), nil)
 	f.electFresh(t, 1, 0x1000028)
-	resp, ok, err := f.c.Append(&AppendRequest{Generation: 1, Term: 1, BeginLSN: 0x1000028, EndLSN: 0x1000030, WAL: make([]byte, 8)}, true)
+	resp, ok, err := f.c.Append(&walproto.AppendRequest{Generation: 1, Term: 1, BeginLSN: 0x1000028, EndLSN: 0x1000030, WAL: make([]byte, 8)}, true)
 	if err != nil || !ok || resp.FlushLSN != 0x1000030 {
 		t.Fatalf("ok %v %+v %v", ok, resp, err)
 	}
@@ -139,7 +140,7 @@ func TestHeartbeatAnsweredByFlush(t *testing.T) {
 		t.Fatal("empty append wrote")
 	}
 	resp, err := f.c.FlushWAL()
-	want := AppendResponse{Generation: 1, Term: 1, FlushLSN: 0x1000028, CommitLSN: 0x1000028, HotStandby: tvHS}
+	want := walproto.AppendResponse{Generation: 1, Term: 1, FlushLSN: 0x1000028, CommitLSN: 0x1000028, HotStandby: tvHS}
 	if err != nil || resp != want {
 		t.Fatalf("FlushWAL = %+v, %v; want %+v", resp, err, want)
 	}
@@ -225,7 +226,7 @@ func TestPeerHorizonOnlyRises(t *testing.T) {
 	f := newFixture(t, tvState(), nil)
 	f.electFresh(t, 1, 0x1000028)
 	for _, tc := range []struct{ in, want pgwal.LSN }{{0x1000100, 0x1000100}, {0x1000050, 0x1000100}, {0, 0x1000100}} {
-		if _, _, err := f.c.Append(&AppendRequest{Generation: 1, Term: 1, BeginLSN: 0x1000028, EndLSN: 0x1000028, TruncateLSN: tc.in}, false); err != nil {
+		if _, _, err := f.c.Append(&walproto.AppendRequest{Generation: 1, Term: 1, BeginLSN: 0x1000028, EndLSN: 0x1000028, TruncateLSN: tc.in}, false); err != nil {
 			t.Fatal(err)
 		}
 		if got := f.ctl.State().PeerHorizonLSN; got != tc.want {

@@ -1,11 +1,14 @@
 package acceptor
 
-import "github.com/walkeeper/walkeeper/controlfile"
+import (
+	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/walproto"
+)
 
 // The wire (walproto) and the control file (controlfile) each mirror their
 // own Neon struct; these convert between the two.
 
-func historyFromWire(h TermHistory) controlfile.TermHistory {
+func historyFromWire(h walproto.TermHistory) controlfile.TermHistory {
 	if h == nil {
 		return nil
 	}
@@ -16,18 +19,18 @@ func historyFromWire(h TermHistory) controlfile.TermHistory {
 	return out
 }
 
-func historyToWire(h controlfile.TermHistory) TermHistory {
+func historyToWire(h controlfile.TermHistory) walproto.TermHistory {
 	if h == nil {
 		return nil
 	}
-	out := make(TermHistory, len(h))
+	out := make(walproto.TermHistory, len(h))
 	for i, e := range h {
-		out[i] = TermLsn{Term: e.Term, LSN: e.LSN}
+		out[i] = walproto.TermLsn{Term: e.Term, LSN: e.LSN}
 	}
 	return out
 }
 
-func membersFromWire(ms []Member) controlfile.MemberSet {
+func membersFromWire(ms []walproto.Member) controlfile.MemberSet {
 	if ms == nil {
 		return nil
 	}
@@ -38,20 +41,20 @@ func membersFromWire(ms []Member) controlfile.MemberSet {
 	return out
 }
 
-func membersToWire(ms controlfile.MemberSet) []Member {
+func membersToWire(ms controlfile.MemberSet) []walproto.Member {
 	if ms == nil {
 		return nil
 	}
-	out := make([]Member, len(ms))
+	out := make([]walproto.Member, len(ms))
 	for i, m := range ms {
-		out[i] = Member{ID: m.ID, Host: m.Host, PgPort: m.PgPort}
+		out[i] = walproto.Member{ID: m.ID, Host: m.Host, PgPort: m.PgPort}
 	}
 	return out
 }
 
 // confFromWire maps a wire configuration; on the wire an empty new-member
 // set means "not joint".
-func confFromWire(c *MembershipConfiguration) controlfile.Configuration {
+func confFromWire(c *walproto.MembershipConfiguration) controlfile.Configuration {
 	return controlfile.Configuration{
 		Generation:    c.Generation,
 		Members:       membersFromWire(c.Members),
@@ -62,8 +65,8 @@ func confFromWire(c *MembershipConfiguration) controlfile.Configuration {
 
 // confToWire maps a stored configuration; a joint configuration with an
 // empty new set is written as "not joint", as Neon's encoder does.
-func confToWire(c *controlfile.Configuration) MembershipConfiguration {
-	w := MembershipConfiguration{Generation: c.Generation, Members: membersToWire(c.Members)}
+func confToWire(c *controlfile.Configuration) walproto.MembershipConfiguration {
+	w := walproto.MembershipConfiguration{Generation: c.Generation, Members: membersToWire(c.Members)}
 	if c.HasNewMembers {
 		w.NewMembers = membersToWire(c.NewMembers)
 	}

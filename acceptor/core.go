@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/walproto"
 	"log/slog"
 	"sync"
 
@@ -23,7 +24,7 @@ type Config struct {
 	Control Control
 	// HotStandby returns the hot-standby feedback aggregated over replicas
 	// streaming from this node; it fills every AppendResponse. Nil means none.
-	HotStandby func() HotStandbyFeedback
+	HotStandby func() walproto.HotStandbyFeedback
 	// Logger receives rule decisions (votes, truncations); nil discards.
 	Logger *slog.Logger
 }
@@ -42,7 +43,7 @@ type Core struct {
 	nodeID ids.NodeID
 	wal    WAL
 	ctl    Control
-	hs     func() HotStandbyFeedback
+	hs     func() walproto.HotStandbyFeedback
 	log    *slog.Logger
 
 	// termStartLSN is where the term of the last processed ProposerElected

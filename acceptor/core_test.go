@@ -3,6 +3,7 @@ package acceptor
 import (
 	"errors"
 	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/walproto"
 	"reflect"
 	"slices"
 	"strings"
@@ -30,7 +31,7 @@ func newFixture(t *testing.T, st controlfile.State, wal *fakeWAL) *fixture {
 		NodeID:     tvNode,
 		WAL:        wal,
 		Control:    ctl,
-		HotStandby: func() HotStandbyFeedback { return HotStandbyFeedback{TS: 1, Xmin: 2, CatalogXmin: 3} },
+		HotStandby: func() walproto.HotStandbyFeedback { return walproto.HotStandbyFeedback{TS: 1, Xmin: 2, CatalogXmin: 3} },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -41,20 +42,20 @@ func newFixture(t *testing.T, st controlfile.State, wal *fakeWAL) *fixture {
 // electFresh wins term on a fresh timeline and starts it at start.
 func (f *fixture) electFresh(t *testing.T, term uint64, start pgwal.LSN) {
 	t.Helper()
-	v, err := f.c.Vote(&VoteRequest{Generation: 1, Term: term})
+	v, err := f.c.Vote(&walproto.VoteRequest{Generation: 1, Term: term})
 	if err != nil || !v.VoteGiven {
 		t.Fatalf("vote: %+v, %v", v, err)
 	}
-	err = f.c.Elected(&ProposerElected{Generation: 1, Term: term, StartStreamingAt: start,
-		TermHistory: TermHistory{{Term: term, LSN: start}}})
+	err = f.c.Elected(&walproto.ProposerElected{Generation: 1, Term: term, StartStreamingAt: start,
+		TermHistory: walproto.TermHistory{{Term: term, LSN: start}}})
 	if err != nil {
 		t.Fatalf("elected: %v", err)
 	}
 }
 
-func (f *fixture) append(t *testing.T, term uint64, begin pgwal.LSN, n int, commit pgwal.LSN) (AppendResponse, bool) {
+func (f *fixture) append(t *testing.T, term uint64, begin pgwal.LSN, n int, commit pgwal.LSN) (walproto.AppendResponse, bool) {
 	t.Helper()
-	resp, ok, err := f.c.Append(&AppendRequest{Generation: 1, Term: term, BeginLSN: begin,
+	resp, ok, err := f.c.Append(&walproto.AppendRequest{Generation: 1, Term: term, BeginLSN: begin,
 		EndLSN: begin + pgwal.LSN(n), CommitLSN: commit, WAL: make([]byte, n)}, false)
 	if err != nil {
 		t.Fatalf("append at %s: %v", begin, err)
@@ -72,8 +73,8 @@ func wantErr(t *testing.T, err, kind error, text string) {
 	}
 }
 
-func greeting() *ProposerGreeting {
-	return &ProposerGreeting{TenantID: tvTenant, TimelineID: tvTimeline, PgVersion: tvPG,
+func greeting() *walproto.ProposerGreeting {
+	return &walproto.ProposerGreeting{TenantID: tvTenant, TimelineID: tvTimeline, PgVersion: tvPG,
 		SystemID: tvSystemID, WalSegSize: tvSegSize}
 }
 
@@ -82,27 +83,27 @@ func TestGreetingChecks(t *testing.T) {
 	tests := []struct {
 		name     string
 		stored   uint32 // stored pg_version
-		mutate   func(*ProposerGreeting)
+		mutate   func(*walproto.ProposerGreeting)
 		kind     error
 		wantText string
 	}{
-		{"ok", tvPG, func(g *ProposerGreeting) {}, nil, ""},
-		{"other minor version", tvPG, func(g *ProposerGreeting) { g.PgVersion = 170009 }, nil, ""},
-		{"major mismatch", tvPG, func(g *ProposerGreeting) { g.PgVersion = 160002 },
+		{"ok", tvPG, func(g *walproto.ProposerGreeting) {}, nil, ""},
+		{"other minor version", tvPG, func(g *walproto.ProposerGreeting) { g.PgVersion = 170009 }, nil, ""},
+		{"major mismatch", tvPG, func(g *walproto.ProposerGreeting) { g.PgVersion = 160002 },
 			ErrServerVersion, "incompatible server version 160002, expected 170004"},
-		{"unknown version in message", tvPG, func(g *ProposerGreeting) { g.PgVersion = 0 },
+		{"unknown version in message", tvPG, func(g *walproto.ProposerGreeting) { g.PgVersion = 0 },
 			ErrServerVersion, "InvalidPgVersion(0)"},
-		{"PG18 refused", tvPG, func(g *ProposerGreeting) { g.PgVersion = 180000 },
+		{"PG18 refused", tvPG, func(g *walproto.ProposerGreeting) { g.PgVersion = 180000 },
 			ErrServerVersion, "InvalidPgVersion(180000)"},
 		// The reference's caveat: the unknown stored version is converted
 		// before the exemption is looked at, so it is refused too.
-		{"stored unknown version", 0, func(g *ProposerGreeting) {},
+		{"stored unknown version", 0, func(g *walproto.ProposerGreeting) {},
 			ErrServerVersion, "InvalidPgVersion(0)"},
-		{"tenant", tvPG, func(g *ProposerGreeting) { g.TenantID[0]++ },
+		{"tenant", tvPG, func(g *walproto.ProposerGreeting) { g.TenantID[0]++ },
 			ErrWrongTimeline, "invalid tenant ID, got d00480929707ee75372337efaa5ecf96, expected cf0480929707ee75372337efaa5ecf96"},
-		{"timeline", tvPG, func(g *ProposerGreeting) { g.TimelineID[15]++ },
+		{"timeline", tvPG, func(g *walproto.ProposerGreeting) { g.TimelineID[15]++ },
 			ErrWrongTimeline, "invalid timeline ID"},
-		{"wal_seg_size", tvPG, func(g *ProposerGreeting) { g.WalSegSize = 1 << 20 },
+		{"wal_seg_size", tvPG, func(g *walproto.ProposerGreeting) { g.WalSegSize = 1 << 20 },
 			ErrWalSegSize, "invalid wal_seg_size, got 1048576, expected 16777216"},
 	}
 	for _, tt := range tests {
@@ -226,7 +227,7 @@ func TestVoteGrantedOnlyForHigherTerm(t *testing.T) {
 			st := tvState()
 			st.Acceptor.Term = 5
 			f := newFixture(t, st, nil)
-			resp, err := f.c.Vote(&VoteRequest{Generation: 1, Term: tt.reqTerm})
+			resp, err := f.c.Vote(&walproto.VoteRequest{Generation: 1, Term: tt.reqTerm})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -247,7 +248,7 @@ func TestVoteNotGrantedWhenPersistFails(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, tvState(), nil)
 	f.ctl.persistErr = errors.New("disk full")
-	resp, err := f.c.Vote(&VoteRequest{Generation: 1, Term: 1})
+	resp, err := f.c.Vote(&walproto.VoteRequest{Generation: 1, Term: 1})
 	if err == nil || resp.VoteGiven {
 		t.Fatalf("vote granted without durable term: %+v, %v", resp, err)
 	}
@@ -261,7 +262,7 @@ func TestVoteFlushesWrittenWALFirst(t *testing.T) {
 	if f.wal.FlushRecordLSN() != 0x1000028 {
 		t.Fatal("append was flushed")
 	}
-	resp, err := f.c.Vote(&VoteRequest{Generation: 1, Term: 2})
+	resp, err := f.c.Vote(&walproto.VoteRequest{Generation: 1, Term: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,12 +285,12 @@ func TestVoteResponseFields(t *testing.T) {
 	wal := newFakeWAL()
 	wal.write, wal.flush, wal.writeRec, wal.flushRec = 0x1000150, 0x1000150, 0x1000150, 0x1000150
 	f := newFixture(t, st, wal)
-	resp, err := f.c.Vote(&VoteRequest{Generation: 1, Term: 6})
+	resp, err := f.c.Vote(&walproto.VoteRequest{Generation: 1, Term: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := VoteResponse{Generation: 1, Term: 6, VoteGiven: true, FlushLSN: 0x1000150, TruncateLSN: 0x1000050,
-		TermHistory: TermHistory{{Term: 3, LSN: 0x1000028}, {Term: 4, LSN: 0x1000100}}}
+	want := walproto.VoteResponse{Generation: 1, Term: 6, VoteGiven: true, FlushLSN: 0x1000150, TruncateLSN: 0x1000050,
+		TermHistory: walproto.TermHistory{{Term: 3, LSN: 0x1000028}, {Term: 4, LSN: 0x1000100}}}
 	if !reflect.DeepEqual(resp, want) {
 		t.Fatalf("response\n %+v\nwant\n %+v", resp, want)
 	}
@@ -297,7 +298,7 @@ func TestVoteResponseFields(t *testing.T) {
 	wal.Truncate(0)
 	st.TimelineStartLSN = 0x1000100
 	f = newFixture(t, st, wal)
-	resp, _ = f.c.Vote(&VoteRequest{Generation: 1, Term: 7})
+	resp, _ = f.c.Vote(&walproto.VoteRequest{Generation: 1, Term: 7})
 	if resp.FlushLSN != 0x1000100 || len(resp.TermHistory) != 2 {
 		t.Fatalf("empty WAL: %+v", resp)
 	}
@@ -308,11 +309,11 @@ func TestGenerationMismatch(t *testing.T) {
 	st := tvState()
 	st.Acceptor.Term = 6
 	f := newFixture(t, st, nil)
-	_, err := f.c.Vote(&VoteRequest{Generation: 0, Term: 7})
+	_, err := f.c.Vote(&walproto.VoteRequest{Generation: 0, Term: 7})
 	wantErr(t, err, ErrGenerationMismatch, "refusing VoteRequest{generation: 0, term: 7} due to generation mismatch: sk generation 1")
-	err = f.c.Elected(&ProposerElected{Generation: 2, Term: 6, TermHistory: TermHistory{{Term: 6, LSN: 0x1000028}}})
+	err = f.c.Elected(&walproto.ProposerElected{Generation: 2, Term: 6, TermHistory: walproto.TermHistory{{Term: 6, LSN: 0x1000028}}})
 	wantErr(t, err, ErrGenerationMismatch, "due to generation mismatch: sk generation 1")
-	_, _, err = f.c.Append(&AppendRequest{Generation: 0, Term: 6}, false)
+	_, _, err = f.c.Append(&walproto.AppendRequest{Generation: 0, Term: 6}, false)
 	wantErr(t, err, ErrGenerationMismatch, "refusing append request due to generation mismatch: request 0, sk 1")
 	if f.ctl.persistCount() != 0 || f.wal.truncates != 0 {
 		t.Fatal("refused messages changed state")

@@ -3,6 +3,7 @@ package acceptor
 import (
 	"fmt"
 	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/walproto"
 )
 
 // Elected processes a ProposerElected (§3.5). It raises the term if the
@@ -11,7 +12,7 @@ import (
 // histories and not below commit_lsn, truncates the WAL there, adopts the
 // proposer's full term history and initializes the start LSNs, all durably.
 // There is never a reply.
-func (c *Core) Elected(m *ProposerElected) error {
+func (c *Core) Elected(m *walproto.ProposerElected) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.ctl.State()

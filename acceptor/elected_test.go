@@ -3,6 +3,7 @@ package acceptor
 import (
 	"errors"
 	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/walproto"
 	"reflect"
 	"testing"
 
@@ -56,16 +57,16 @@ func tv4State() (controlfile.State, *fakeWAL) {
 	return st, wal
 }
 
-func tv4Elected() *ProposerElected {
-	return &ProposerElected{Generation: 1, Term: 6, StartStreamingAt: 0x1000150,
-		TermHistory: TermHistory{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000150}}}
+func tv4Elected() *walproto.ProposerElected {
+	return &walproto.ProposerElected{Generation: 1, Term: 6, StartStreamingAt: 0x1000150,
+		TermHistory: walproto.TermHistory{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000150}}}
 }
 
 func TestElectedAdoptsHistory(t *testing.T) {
 	t.Parallel()
 	st, wal := tv4State()
 	f := newFixture(t, st, wal)
-	if _, err := f.c.Vote(&VoteRequest{Generation: 1, Term: 6}); err != nil {
+	if _, err := f.c.Vote(&walproto.VoteRequest{Generation: 1, Term: 6}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.c.Elected(tv4Elected()); err != nil {
@@ -130,8 +131,8 @@ func TestElectedBelowCommitIsFatal(t *testing.T) {
 	// Our WAL of term 5 runs to 0/1000150, but the proposer's history says
 	// term 6 started at 0/1000100: the common point is below commit_lsn.
 	f := newFixture(t, st, wal)
-	err := f.c.Elected(&ProposerElected{Generation: 1, Term: 6, StartStreamingAt: 0x1000100,
-		TermHistory: TermHistory{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000100}}})
+	err := f.c.Elected(&walproto.ProposerElected{Generation: 1, Term: 6, StartStreamingAt: 0x1000100,
+		TermHistory: walproto.TermHistory{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000100}}})
 	wantErr(t, err, ErrTruncateCommitted, "attempt to truncate committed data: start_streaming_at=0/1000100, commit_lsn=0/1000150")
 	if f.wal.truncates != 0 {
 		t.Fatal("committed WAL truncated")
@@ -145,8 +146,8 @@ func TestElectedTruncatesDivergentTail(t *testing.T) {
 	st, wal := tv4State()
 	wal.write, wal.flush, wal.writeRec, wal.flushRec = 0x1000400, 0x1000400, 0x1000400, 0x1000400
 	f := newFixture(t, st, wal)
-	m := &ProposerElected{Generation: 1, Term: 7, StartStreamingAt: 0x1000200,
-		TermHistory: TermHistory{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000200}, {Term: 7, LSN: 0x1000300}}}
+	m := &walproto.ProposerElected{Generation: 1, Term: 7, StartStreamingAt: 0x1000200,
+		TermHistory: walproto.TermHistory{{Term: 5, LSN: 0x1000028}, {Term: 6, LSN: 0x1000200}, {Term: 7, LSN: 0x1000300}}}
 	if err := f.c.Elected(m); err != nil {
 		t.Fatal(err)
 	}
@@ -186,11 +187,11 @@ func TestElectedInitializesFreshTimeline(t *testing.T) {
 	if _, err := f.c.FlushWAL(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.c.Vote(&VoteRequest{Generation: 1, Term: 2}); err != nil {
+	if _, err := f.c.Vote(&walproto.VoteRequest{Generation: 1, Term: 2}); err != nil {
 		t.Fatal(err)
 	}
-	err := f.c.Elected(&ProposerElected{Generation: 1, Term: 2, StartStreamingAt: 0x1000128,
-		TermHistory: TermHistory{{Term: 1, LSN: 0x1000028}, {Term: 2, LSN: 0x1000128}}})
+	err := f.c.Elected(&walproto.ProposerElected{Generation: 1, Term: 2, StartStreamingAt: 0x1000128,
+		TermHistory: walproto.TermHistory{{Term: 1, LSN: 0x1000028}, {Term: 2, LSN: 0x1000128}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,6 +203,6 @@ func TestElectedInitializesFreshTimeline(t *testing.T) {
 func TestElectedEmptyHistory(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, tvState(), nil)
-	err := f.c.Elected(&ProposerElected{Generation: 1, Term: 1})
+	err := f.c.Elected(&walproto.ProposerElected{Generation: 1, Term: 1})
 	wantErr(t, err, ErrTermHistory, "empty walproposer term history")
 }

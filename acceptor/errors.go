@@ -40,3 +40,8 @@ var (
 	// that give one term different start LSNs (fatal corruption).
 	ErrTermHistory = errors.New("invalid term history")
 )
+
+// ErrTimelineNoCreate is what Session.Open returns (wrapped) when the
+// timeline does not exist and the proposer did not allow creating it. The
+// session then ends without an ErrorResponse (§3.2 step 4).
+var ErrTimelineNoCreate = errors.New("timeline does not exist and creation is not allowed")

@@ -3,6 +3,7 @@ package acceptor
 import (
 	"fmt"
 	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/walproto"
 	"strings"
 )
 
@@ -10,24 +11,24 @@ import (
 // talks about this timeline with a compatible server, adopts a new system
 // id and a higher membership configuration, and returns the reply. The
 // term does not change.
-func (c *Core) Greeting(m *ProposerGreeting) (AcceptorGreeting, error) {
+func (c *Core) Greeting(m *walproto.ProposerGreeting) (walproto.AcceptorGreeting, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.ctl.State()
 
 	if err := checkServerVersion(m.PgVersion, st.Server.PGVersion); err != nil {
-		return AcceptorGreeting{}, err
+		return walproto.AcceptorGreeting{}, err
 	}
 	if m.TenantID != st.TenantID {
-		return AcceptorGreeting{}, ruleErrorf(ErrWrongTimeline,
+		return walproto.AcceptorGreeting{}, ruleErrorf(ErrWrongTimeline,
 			"invalid tenant ID, got %s, expected %s", m.TenantID, st.TenantID)
 	}
 	if m.TimelineID != st.TimelineID {
-		return AcceptorGreeting{}, ruleErrorf(ErrWrongTimeline,
+		return walproto.AcceptorGreeting{}, ruleErrorf(ErrWrongTimeline,
 			"invalid timeline ID, got %s, expected %s", m.TimelineID, st.TimelineID)
 	}
 	if m.WalSegSize != st.Server.WalSegSize {
-		return AcceptorGreeting{}, ruleErrorf(ErrWalSegSize,
+		return walproto.AcceptorGreeting{}, ruleErrorf(ErrWalSegSize,
 			"invalid wal_seg_size, got %d, expected %d", m.WalSegSize, st.Server.WalSegSize)
 	}
 
@@ -43,24 +44,24 @@ func (c *Core) Greeting(m *ProposerGreeting) (AcceptorGreeting, error) {
 			}
 		})
 		if err != nil {
-			return AcceptorGreeting{}, fmt.Errorf("persist system id: %w", err)
+			return walproto.AcceptorGreeting{}, fmt.Errorf("persist system id: %w", err)
 		}
 	}
 
 	if m.MConf.Generation > st.MConf.Generation {
 		to := confFromWire(&m.MConf)
 		if !to.Contains(c.nodeID) {
-			return AcceptorGreeting{}, ruleErrorf(ErrNotMember,
+			return walproto.AcceptorGreeting{}, ruleErrorf(ErrNotMember,
 				"refused to switch into %s, node %d is not a member of it", formatConf(&to), c.nodeID)
 		}
 		if err := c.ctl.Update(func(s *controlfile.State) { s.MConf = to }); err != nil {
-			return AcceptorGreeting{}, fmt.Errorf("persist membership switch: %w", err)
+			return walproto.AcceptorGreeting{}, fmt.Errorf("persist membership switch: %w", err)
 		}
 		c.log.Info("switched membership configuration", "to", formatConf(&to), "from", formatConf(&st.MConf))
 	}
 
 	st = c.ctl.State()
-	return AcceptorGreeting{NodeID: c.nodeID, MConf: confToWire(&st.MConf), Term: st.Acceptor.Term}, nil
+	return walproto.AcceptorGreeting{NodeID: c.nodeID, MConf: confToWire(&st.MConf), Term: st.Acceptor.Term}, nil
 }
 
 // checkServerVersion compares PostgreSQL major versions. Like the reference
