@@ -25,10 +25,10 @@ func (c *Core) Vote(m *walproto.VoteRequest) (walproto.VoteResponse, error) {
 	}
 	flush := c.flushLSN(&st)
 	resp := walproto.VoteResponse{
-		Generation:           st.MConf.Generation,
-		Term:                 st.Acceptor.Term,
-		FlushLSN:             flush,
-		TruncateLSN:          st.PeerHorizonLSN,
+		Generation:  st.MConf.Generation,
+		Term:        st.Acceptor.Term,
+		FlushLSN:    flush,
+		TruncateLSN: st.PeerHorizonLSN,
 		TermHistory: historyToWire(st.Acceptor.TermHistory.UpTo(flush)),
 	}
 	if st.Acceptor.Term < m.Term {
