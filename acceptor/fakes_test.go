@@ -51,6 +51,9 @@ type fakeWAL struct {
 	truncatedAt, initAt               pgwal.LSN
 
 	writeDelay time.Duration
+	writeGate  chan struct{} // if set, writes wait until it is closed
+	keepData   bool          // keep written bytes in data
+	data       []byte
 	flushErr   error
 	events     *eventLog
 }
@@ -72,11 +75,17 @@ func (w *fakeWAL) recEnd(at pgwal.LSN) pgwal.LSN {
 }
 
 func (w *fakeWAL) Write(start pgwal.LSN, b []byte) error {
+	if w.writeGate != nil {
+		<-w.writeGate
+	}
 	if w.writeDelay > 0 {
 		time.Sleep(w.writeDelay)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.keepData {
+		w.data = append(w.data, b...)
+	}
 	if w.write != 0 && start != w.write {
 		return fmt.Errorf("fake WAL: write at %s, write_lsn %s", start, w.write)
 	}
@@ -227,3 +236,5 @@ func tvState() controlfile.State {
 		Server:     controlfile.ServerInfo{PGVersion: tvPG, SystemID: tvSystemID, WalSegSize: tvSegSize},
 	}
 }
+
+func pgwalLSN(v int) pgwal.LSN { return pgwal.LSN(v) }

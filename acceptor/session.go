@@ -82,7 +82,8 @@ func (e procError) Unwrap() error { return e.err }
 // after a clean end. Parse and processing errors are sent to the client as
 // ErrorResponse XX000 before Run returns them; connection errors, a
 // missing timeline (ErrTimelineNoCreate) and cancellation are not. The
-// caller closes the connection afterwards.
+// caller closes the connection afterwards. When ctx ends the session, Run
+// returns context.Cause(ctx).
 func (s *Session) Run(ctx context.Context) error {
 	first, err := s.recv()
 	if errors.Is(err, io.EOF) {
@@ -124,6 +125,7 @@ func (s *Session) finish(ctx context.Context, err error) error {
 		return nil
 	case ctx.Err() != nil:
 		log.Info("WAL push stream cancelled", "err", err)
+		return context.Cause(ctx)
 	case errors.Is(err, ErrTimelineNoCreate), errors.As(err, &ne):
 		log.Info("WAL push stream closed", "err", err)
 	default:

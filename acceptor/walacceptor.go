@@ -23,7 +23,7 @@ func (s *Session) acceptLoop(ctx, life context.Context, core *Core, in <-chan wa
 	dirty := false
 
 loop:
-	for {
+	for ctx.Err() == nil {
 		var (
 			reply walproto.AcceptorMessage
 			ok    bool
