@@ -310,7 +310,7 @@ func TestGenerationMismatch(t *testing.T) {
 	st.Acceptor.Term = 6
 	f := newFixture(t, st, nil)
 	_, err := f.c.Vote(&walproto.VoteRequest{Generation: 0, Term: 7})
-	wantErr(t, err, ErrGenerationMismatch, "refusing VoteRequest{generation: 0, term: 7} due to generation mismatch: sk generation 1")
+	wantErr(t, err, ErrGenerationMismatch, "refusing VoteRequest { generation: SafekeeperGeneration(0), term: 7 } due to generation mismatch: sk generation 1")
 	err = f.c.Elected(&walproto.ProposerElected{Generation: 2, Term: 6, TermHistory: walproto.TermHistory{{Term: 6, LSN: 0x1000028}}})
 	wantErr(t, err, ErrGenerationMismatch, "due to generation mismatch: sk generation 1")
 	_, _, err = f.c.Append(&walproto.AppendRequest{Generation: 0, Term: 6}, false)

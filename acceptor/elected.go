@@ -18,8 +18,8 @@ func (c *Core) Elected(m *walproto.ProposerElected) error {
 	st := c.ctl.State()
 	if m.Generation != st.MConf.Generation {
 		return ruleErrorf(ErrGenerationMismatch,
-			"refusing ProposerElected{generation: %d, term: %d} due to generation mismatch: sk generation %d",
-			m.Generation, m.Term, st.MConf.Generation)
+			"refusing ProposerElected { generation: SafekeeperGeneration(%d), term: %d, start_streaming_at: %s, term_history: %s } due to generation mismatch: sk generation %d",
+			m.Generation, m.Term, m.StartStreamingAt, formatHistory(historyFromWire(m.TermHistory)), st.MConf.Generation)
 	}
 	if st.Acceptor.Term < m.Term {
 		// A newer proposer may raise the term without a vote.

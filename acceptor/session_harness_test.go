@@ -168,7 +168,7 @@ func (h *harness) wait() error {
 	case err := <-h.done:
 		h.started = false
 		return err
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		h.t.Fatal("session did not end")
 		return nil
 	}
@@ -190,10 +190,10 @@ func (h *harness) replies() []walproto.AcceptorMessage {
 	return out
 }
 
-// waitFor polls cond for up to 5 s.
+// waitFor polls cond for up to 30 s (generous: the machine is shared).
 func (h *harness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("timed out waiting for %s", what)

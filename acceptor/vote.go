@@ -17,7 +17,7 @@ func (c *Core) Vote(m *walproto.VoteRequest) (walproto.VoteResponse, error) {
 	st := c.ctl.State()
 	if m.Generation != st.MConf.Generation {
 		return walproto.VoteResponse{}, ruleErrorf(ErrGenerationMismatch,
-			"refusing VoteRequest{generation: %d, term: %d} due to generation mismatch: sk generation %d",
+			"refusing VoteRequest { generation: SafekeeperGeneration(%d), term: %d } due to generation mismatch: sk generation %d",
 			m.Generation, m.Term, st.MConf.Generation)
 	}
 	if err := c.wal.Flush(); err != nil {
