@@ -319,3 +319,18 @@ func TestGenerationMismatch(t *testing.T) {
 		t.Fatal("refused messages changed state")
 	}
 }
+
+func TestStatus(t *testing.T) {
+	t.Parallel()
+	st, wal := tv4State()
+	st.TimelineStartLSN = 0x1000200 // above the WAL: consensus and status flush_lsn differ
+	f := newFixture(t, st, wal)
+	s := f.c.Status()
+	if s.FlushLSN != 0x1000150 || s.Term != 5 || s.LastLogTerm != 5 || s.CommitLSN != 0x1000028 || f.c.FlushLSN() != 0x1000200 {
+		t.Fatalf("status %+v, consensus flush_lsn %s", s, f.c.FlushLSN())
+	}
+	var ran bool
+	if err := f.c.Do(func() error { ran = f.ctl.Flush() == nil; return nil }); err != nil || !ran {
+		t.Fatal("Do did not run")
+	}
+}
