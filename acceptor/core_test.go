@@ -19,7 +19,7 @@ type fixture struct {
 	ev  *eventLog
 }
 
-func newFixture(t *testing.T, st controlfile.State, wal *fakeWAL) *fixture {
+func newFixture(t testing.TB, st controlfile.State, wal *fakeWAL) *fixture {
 	t.Helper()
 	if wal == nil {
 		wal = newFakeWAL()
