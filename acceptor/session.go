@@ -85,7 +85,9 @@ func (e procError) Unwrap() error { return e.err }
 // caller closes the connection afterwards. When ctx ends the session, Run
 // returns context.Cause(ctx).
 func (s *Session) Run(ctx context.Context) error {
+	stopFirst := context.AfterFunc(ctx, s.Stream.Interrupt)
 	first, err := s.recv()
+	stopFirst()
 	if errors.Is(err, io.EOF) {
 		return nil
 	}

@@ -155,7 +155,7 @@ func (h *harness) start() {
 
 func (h *harness) push(ms ...walproto.ProposerMessage) {
 	for _, m := range ms {
-		h.stream.in <- walproto.AppendProposerMessage(nil, walproto.Version3, m)
+		h.stream.in <- walproto.AppendProposerMessage(nil, h.sess.ProtoVersion, m)
 	}
 }
 
@@ -181,7 +181,7 @@ func (h *harness) replies() []walproto.AcceptorMessage {
 	defer h.stream.mu.Unlock()
 	out := make([]walproto.AcceptorMessage, 0, len(h.stream.sent))
 	for _, b := range h.stream.sent {
-		m, err := walproto.ParseAcceptorMessage(walproto.Version3, b)
+		m, err := walproto.ParseAcceptorMessage(h.sess.ProtoVersion, b)
 		if err != nil {
 			h.t.Fatalf("walproposer would reject reply % x: %v", b, err)
 		}

@@ -381,3 +381,43 @@ func TestSessionStaleTermGetsTermOnlyReply(t *testing.T) {
 		t.Fatal("stale append written")
 	}
 }
+
+func TestSessionCancelledBeforeGreeting(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	h.start()
+	time.Sleep(10 * time.Millisecond)
+	h.cancel()
+	if err := h.wait(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	if h.stream.sentCount() != 0 || len(h.stream.errors()) != 0 {
+		t.Fatal("sent something")
+	}
+}
+
+func TestSessionProtocolV2(t *testing.T) {
+	t.Parallel()
+	// v2 carries no generation: it works on generation-0 timelines only.
+	st := tvState()
+	st.MConf = tvConf(0)
+	f := newFixture(t, st, nil)
+	h := newHarness(t, nil)
+	h.fixture = f
+	h.sess.ProtoVersion = walproto.Version2
+	h.sess.Open = func(context.Context, *walproto.ProposerGreeting) (*Core, error) { return f.c, nil }
+	h.start()
+	m := tvAppend(1, 0x1000028, 8, 0x1000028)
+	m.Generation = 0
+	h.push(tvGreeting(), walproto.VoteRequest{Term: 1},
+		walproto.ProposerElected{Term: 1, StartStreamingAt: 0x1000028, TermHistory: walproto.TermHistory{{Term: 1, LSN: 0x1000028}},
+			TimelineStartLSN: 0x1000028}, m)
+	got := h.waitReplies(3)
+	if ar, ok := got[2].(walproto.AppendResponse); !ok || ar.FlushLSN != 0x1000030 || ar.Term != 1 {
+		t.Fatalf("v2 replies %+v", got)
+	}
+	h.eof()
+	if err := h.wait(); err != nil {
+		t.Fatal(err)
+	}
+}
