@@ -2,10 +2,10 @@ package acceptor
 
 import (
 	"fmt"
-	"github.com/walkeeper/walkeeper/controlfile"
-	"github.com/walkeeper/walkeeper/walproto"
 
+	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/pgwal"
+	"github.com/walkeeper/walkeeper/walproto"
 )
 
 // Append processes an AppendRequest (§3.6). In the pipeline requireFlush

@@ -2,10 +2,10 @@ package acceptor
 
 import (
 	"errors"
-	"github.com/walkeeper/walkeeper/walproto"
 	"testing"
 
 	"github.com/walkeeper/walkeeper/pgwal"
+	"github.com/walkeeper/walkeeper/walproto"
 )
 
 var tvHS = walproto.HotStandbyFeedback{TS: 1, Xmin: 2, CatalogXmin: 3}

@@ -3,13 +3,13 @@ package acceptor
 import (
 	"errors"
 	"fmt"
-	"github.com/walkeeper/walkeeper/controlfile"
-	"github.com/walkeeper/walkeeper/walproto"
 	"log/slog"
 	"sync"
 
+	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/pgwal"
+	"github.com/walkeeper/walkeeper/walproto"
 )
 
 // Config wires a Core to its node identity and storage.

@@ -2,14 +2,14 @@ package acceptor
 
 import (
 	"errors"
-	"github.com/walkeeper/walkeeper/controlfile"
-	"github.com/walkeeper/walkeeper/walproto"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/pgwal"
+	"github.com/walkeeper/walkeeper/walproto"
 )
 
 type fixture struct {

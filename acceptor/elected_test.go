@@ -2,12 +2,12 @@ package acceptor
 
 import (
 	"errors"
-	"github.com/walkeeper/walkeeper/controlfile"
-	"github.com/walkeeper/walkeeper/walproto"
 	"reflect"
 	"testing"
 
+	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/pgwal"
+	"github.com/walkeeper/walkeeper/walproto"
 )
 
 func TestCommonPoint(t *testing.T) {

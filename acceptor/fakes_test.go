@@ -2,12 +2,12 @@ package acceptor
 
 import (
 	"fmt"
-	"github.com/walkeeper/walkeeper/controlfile"
 	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/pgwal"
 )

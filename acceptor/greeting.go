@@ -2,9 +2,10 @@ package acceptor
 
 import (
 	"fmt"
+	"strings"
+
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/walproto"
-	"strings"
 )
 
 // Greeting processes a ProposerGreeting (§3.3): it checks that the proposer

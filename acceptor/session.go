@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/walkeeper/walkeeper/walproto"
 	"io"
 	"log/slog"
 	"time"
 
+	"github.com/walkeeper/walkeeper/walproto"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -50,6 +50,8 @@ type Session struct {
 	Feedback <-chan walproto.PageserverFeedback
 	// Logger gets the session's events; nil discards.
 	Logger *slog.Logger
+	// Metrics receives queue figures; nil records nothing.
+	Metrics *SessionMetrics
 
 	// Test hooks; zero means the constants above and the wire codec.
 	flushInterval time.Duration
@@ -94,9 +96,9 @@ func (s *Session) Run(ctx context.Context) error {
 	if err != nil {
 		return s.finish(ctx, err)
 	}
-	g, ok := first.(walproto.ProposerGreeting)
+	g, ok := first.msg.(walproto.ProposerGreeting)
 	if !ok {
-		return s.finish(ctx, fmt.Errorf("unexpected message %T instead of greeting", first))
+		return s.finish(ctx, fmt.Errorf("unexpected message %T instead of greeting", first.msg))
 	}
 	core, err := s.Open(ctx, &g)
 	if err != nil {
@@ -106,7 +108,7 @@ func (s *Session) Run(ctx context.Context) error {
 	grp, gctx := errgroup.WithContext(ctx)
 	stop := context.AfterFunc(gctx, s.Stream.Interrupt)
 	defer stop()
-	in := make(chan walproto.ProposerMessage, MsgQueueSize)
+	in := make(chan inbound, MsgQueueSize)
 	replies := make(chan walproto.AcceptorMessage, ReplyQueueSize)
 	grp.Go(func() error { return s.readLoop(gctx, first, in) })
 	grp.Go(func() error {
@@ -114,7 +116,11 @@ func (s *Session) Run(ctx context.Context) error {
 		return s.acceptLoop(gctx, ctx, core, in, replies)
 	})
 	grp.Go(func() error { return s.writeLoop(gctx, replies) })
-	return s.finish(ctx, grp.Wait())
+	err = grp.Wait()
+	for m := range in { // the reader has closed it
+		s.Metrics.queued(m, -1)
+	}
+	return s.finish(ctx, err)
 }
 
 // finish reports err to the client when it can and should.
@@ -142,26 +148,28 @@ func (s *Session) finish(ctx context.Context, err error) error {
 // recv reads and parses one message. The payload is copied first: the
 // stream reuses its buffer, and a parsed AppendRequest aliases it while it
 // waits in the queue.
-func (s *Session) recv() (walproto.ProposerMessage, error) {
+func (s *Session) recv() (inbound, error) {
 	b, err := s.Stream.Recv()
 	if errors.Is(err, io.EOF) {
-		return nil, io.EOF
+		return inbound{}, io.EOF
 	}
 	if err != nil {
-		return nil, netError{err}
+		return inbound{}, netError{err}
 	}
-	return s.getCodec().parse(bytes.Clone(b))
+	m, err := s.getCodec().parse(bytes.Clone(b))
+	return inbound{msg: m, size: len(b)}, err
 }
 
 // readLoop is the network reader: it queues first and then every message
 // that arrives, until EOF or an error.
-func (s *Session) readLoop(ctx context.Context, first walproto.ProposerMessage, in chan<- walproto.ProposerMessage) error {
+func (s *Session) readLoop(ctx context.Context, first inbound, in chan<- inbound) error {
 	defer close(in)
 	m := first
 	for {
 		if err := s.enqueue(ctx, in, m); err != nil {
 			return err
 		}
+		s.Metrics.queued(m, +1)
 		var err error
 		m, err = s.recv()
 		if errors.Is(err, io.EOF) {
@@ -175,7 +183,7 @@ func (s *Session) readLoop(ctx context.Context, first walproto.ProposerMessage, 
 
 // enqueue blocks while the WalAcceptor is behind, logging once if that
 // takes longer than the slow-enqueue threshold.
-func (s *Session) enqueue(ctx context.Context, in chan<- walproto.ProposerMessage, m walproto.ProposerMessage) error {
+func (s *Session) enqueue(ctx context.Context, in chan<- inbound, m inbound) error {
 	select {
 	case in <- m:
 		return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -419,5 +420,59 @@ func TestSessionProtocolV2(t *testing.T) {
 	h.eof()
 	if err := h.wait(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+type fakeGauge struct {
+	mu      sync.Mutex
+	v, peak float64
+}
+
+func (g *fakeGauge) Add(d float64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.v += d
+	g.peak = max(g.peak, g.v)
+}
+
+func TestSessionQueueGauges(t *testing.T) {
+	t.Parallel()
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fail=%v", fail), func(t *testing.T) {
+			t.Parallel()
+			wal := newFakeWAL()
+			wal.writeGate = make(chan struct{})
+			h := newHarness(t, wal)
+			depth, size := &fakeGauge{}, &fakeGauge{}
+			h.sess.Metrics = &SessionMetrics{QueueDepthTotal: depth, QueueSizeTotal: size}
+			h.start()
+			h.handshake(0x1000028)
+			n := 20
+			for i := range n {
+				if fail && i == 5 {
+					h.push(tvAppend(1, 0x1000028, 8, 0)) // a rewrite: the session fails with messages queued
+				}
+				h.push(tvAppend(1, 0x1000028+i*0x100, 0x100, 0))
+			}
+			if fail {
+				n++
+			}
+			h.waitQueued(3 + n)
+			close(wal.writeGate)
+			if !fail {
+				h.eof()
+			}
+			err := h.wait()
+			if (err != nil) != fail {
+				t.Fatalf("Run: %v", err)
+			}
+			depth.mu.Lock()
+			defer depth.mu.Unlock()
+			size.mu.Lock()
+			defer size.mu.Unlock()
+			if depth.v != 0 || size.v != 0 || depth.peak < 10 || size.peak < 10*0x100 {
+				t.Fatalf("depth %v (peak %v), size %v (peak %v)", depth.v, depth.peak, size.v, size.peak)
+			}
+		})
 	}
 }

@@ -2,8 +2,8 @@ package acceptor
 
 import (
 	"fmt"
-	"github.com/walkeeper/walkeeper/controlfile"
 
+	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/pgwal"
 )
 

@@ -2,6 +2,7 @@ package acceptor
 
 import (
 	"fmt"
+
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/walproto"
 )

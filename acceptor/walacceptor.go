@@ -3,8 +3,9 @@ package acceptor
 import (
 	"context"
 	"fmt"
-	"github.com/walkeeper/walkeeper/walproto"
 	"time"
+
+	"github.com/walkeeper/walkeeper/walproto"
 )
 
 // acceptLoop is the WalAcceptor (§3.10): it owns all consensus and disk
@@ -14,12 +15,14 @@ import (
 // empty, and every flush interval while it is not, so a burst of appends
 // costs one fsync and one AppendResponse. On disconnect a dirty session is
 // flushed once more unless life (the timeline or server context) ended.
-func (s *Session) acceptLoop(ctx, life context.Context, core *Core, in <-chan walproto.ProposerMessage, replies chan<- walproto.AcceptorMessage) error {
+func (s *Session) acceptLoop(ctx, life context.Context, core *Core, in <-chan inbound, replies chan<- walproto.AcceptorMessage) error {
 	interval := orDefault(s.flushInterval, FlushInterval)
 	// A time.Ticker's first tick comes after one period, and a slow
 	// receiver gets delayed ticks, never a burst.
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
+	metrics := time.NewTicker(MetricsInterval)
+	defer metrics.Stop()
 	dirty := false
 
 loop:
@@ -40,10 +43,11 @@ loop:
 				if !open {
 					break loop
 				}
-				if _, isAppend := m.(walproto.AppendRequest); isAppend {
+				s.Metrics.queued(m, -1)
+				if _, isAppend := m.msg.(walproto.AppendRequest); isAppend {
 					dirty = true
 				}
-				reply, ok, err = process(core, m)
+				reply, ok, err = process(core, m.msg)
 			case <-ticker.C:
 				if !dirty {
 					continue
@@ -51,6 +55,9 @@ loop:
 				dirty = false
 				reply, err = core.FlushWAL()
 				ok = true
+			case <-metrics.C:
+				s.Metrics.sampleDepth(len(in))
+				continue
 			case <-ctx.Done():
 				break loop
 			}
