@@ -53,16 +53,9 @@ type Session struct {
 	// Metrics receives queue figures; nil records nothing.
 	Metrics *SessionMetrics
 
-	// Test hooks; zero means the constants above and the wire codec.
+	// Test hooks; zero means the constants above.
 	flushInterval time.Duration
 	slowEnqueue   time.Duration
-	codec         codec
-}
-
-// codec is the message encoding of one protocol version.
-type codec interface {
-	parse(b []byte) (walproto.ProposerMessage, error)
-	appendReply(dst []byte, m walproto.AcceptorMessage) []byte
 }
 
 // netError is a failure of the connection itself; nothing more can be
@@ -156,7 +149,7 @@ func (s *Session) recv() (inbound, error) {
 	if err != nil {
 		return inbound{}, netError{err}
 	}
-	m, err := s.getCodec().parse(bytes.Clone(b))
+	m, err := walproto.ParseProposerMessage(s.ProtoVersion, bytes.Clone(b))
 	return inbound{msg: m, size: len(b)}, err
 }
 
@@ -217,7 +210,6 @@ func (s *Session) writeLoop(ctx context.Context, replies <-chan walproto.Accepto
 	var (
 		last    *walproto.AppendResponse
 		buf     []byte
-		codec   = s.getCodec()
 		pending walproto.AcceptorMessage
 	)
 	for {
@@ -240,18 +232,11 @@ func (s *Session) writeLoop(ctx context.Context, replies <-chan walproto.Accepto
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		buf = codec.appendReply(buf[:0], pending)
+		buf = walproto.AppendAcceptorMessage(buf[:0], s.ProtoVersion, pending)
 		if err := s.Stream.Send(buf); err != nil {
 			return netError{err}
 		}
 	}
-}
-
-func (s *Session) getCodec() codec {
-	if s.codec != nil {
-		return s.codec
-	}
-	return wireCodec{version: s.ProtoVersion}
 }
 
 func (s *Session) logger() *slog.Logger {
