@@ -326,6 +326,13 @@ func TestSessionErrors(t *testing.T) {
 			h.push(walproto.VoteRequest{Generation: 1, Term: 1})
 		}, "unexpected message walproto.VoteRequest instead of greeting"},
 		{"garbage", func(h *harness) { h.stream.in <- []byte{'x', 1, 2} }, "x"},
+		{"unsupported protocol version", func(h *harness) {
+			h.stream.in <- walproto.AppendProposerMessage(nil, walproto.Version3, tvGreeting())
+		}, "unsupported protocol version 4"},
+		{"append over 128 KiB", func(h *harness) {
+			h.handshake(0x1000028)
+			h.push(tvAppend(1, 0x1000028, pgwal.MaxSendSize+8, 0))
+		}, "AppendRequest"},
 		{"wrong start_streaming_at", func(h *harness) {
 			h.push(tvGreeting(), walproto.VoteRequest{Generation: 1, Term: 1},
 				walproto.ProposerElected{Generation: 1, Term: 1, StartStreamingAt: 0x1000030,
@@ -336,6 +343,9 @@ func TestSessionErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, nil)
+			if strings.Contains(tt.name, "version") {
+				h.sess.ProtoVersion = 4 // as if START_WAL_PUSH had asked for it
+			}
 			h.start()
 			tt.msgs(h)
 			err := h.wait()

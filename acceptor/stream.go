@@ -12,7 +12,8 @@ type Stream interface {
 	// by the next Recv. It returns io.EOF when the client ended the stream
 	// cleanly (CopyDone, CopyFail, Terminate or EOF).
 	Recv() ([]byte, error)
-	// Send writes one CopyData message and flushes it to the network.
+	// Send writes one CopyData message and flushes it to the network. It
+	// must not keep payload after returning.
 	Send(payload []byte) error
 	// SendError writes ErrorResponse(S=ERROR, C=XX000, M=msg) and flushes.
 	SendError(msg string) error
