@@ -486,3 +486,42 @@ func TestSessionQueueGauges(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionsShareTimeline runs a stale and a new connection of one
+// compute against the same Core: the new proposer's election makes the old
+// one's appends get term-only replies, and the race detector sees both.
+func TestSessionsShareTimeline(t *testing.T) {
+	t.Parallel()
+	old := newHarness(t, nil)
+	old.start()
+	old.handshake(0x1000028)
+	for i := range 50 {
+		old.push(tvAppend(1, 0x1000028+i*0x10, 0x10, 0))
+	}
+	old.waitFor("old connection's WAL", func() bool { return old.wal.FlushRecordLSN() == 0x1000028+50*0x10 })
+
+	h := newHarness(t, nil)
+	h.fixture = old.fixture
+	h.sess.Open = old.sess.Open
+	h.start()
+	h.push(tvGreeting(), walproto.VoteRequest{Generation: 1, Term: 2})
+	got := h.waitReplies(2)
+	v := got[1].(walproto.VoteResponse)
+	if !v.VoteGiven || v.FlushLSN != 0x1000348 || len(v.TermHistory) != 1 {
+		t.Fatalf("vote %+v", v)
+	}
+	h.push(walproto.ProposerElected{Generation: 1, Term: 2, StartStreamingAt: v.FlushLSN,
+		TermHistory: walproto.TermHistory{{Term: 1, LSN: 0x1000028}, {Term: 2, LSN: v.FlushLSN}}})
+	h.push(tvAppend(2, 0x1000348, 8, 0x1000348))
+	h.waitReplies(3)
+
+	n := old.stream.sentCount()
+	old.push(tvAppend(1, 0x1000350, 8, 0))
+	got = old.waitReplies(n + 1)
+	if ar := got[n].(walproto.AppendResponse); ar.Term != 2 || ar.FlushLSN != 0 {
+		t.Fatalf("stale connection got %+v, want a term-only refusal", ar)
+	}
+	if h.wal.WriteLSN() != 0x1000350 {
+		t.Fatalf("write_lsn %s", h.wal.WriteLSN())
+	}
+}
