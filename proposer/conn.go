@@ -194,13 +194,15 @@ func (c *Conn) ctxErr(ctx context.Context, err error) error {
 func (c *Conn) Version() uint32 { return c.version }
 
 // Close ends the stream with CopyDone and Terminate and closes the socket.
-// It does not wait for the server. It is idempotent.
+// It does not wait for the server's reply. A blocked Receive returns
+// ErrClosed. It is idempotent and safe to call from any goroutine.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
-		c.sendMu.Lock()
+		// The deadline also frees a Send stuck on a server that stopped reading.
 		c.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		c.conn.Write([]byte{'c', 0, 0, 0, 4, 'X', 0, 0, 0, 4})
+		c.sendMu.Lock()
+		c.conn.Write([]byte{'c', 0, 0, 0, 4, 'X', 0, 0, 0, 4}) // CopyDone, Terminate
 		c.sendMu.Unlock()
 		if err := c.conn.Close(); err != nil && !strings.Contains(err.Error(), "use of closed") {
 			c.closeErr = err

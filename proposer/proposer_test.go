@@ -438,3 +438,28 @@ func TestAppendTooLarge(t *testing.T) {
 	}
 	f.wait(t)
 }
+
+// TestCloseUnblocksReceive: Close from another goroutine ends a Receive that
+// waits for a message that never comes.
+func TestCloseUnblocksReceive(t *testing.T) {
+	t.Parallel()
+	f := &fake{script: func(fc *fakeConn) error { return fc.expectEnd() }}
+	addr := startFake(t, f)
+	c := dial(t, addr, Config{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Receive(context.Background())
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Receive = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Receive still blocked after Close")
+	}
+	f.wait(t)
+}
