@@ -287,9 +287,9 @@ func parseMembers(r *reader, field string) MemberSet {
 	}
 	m := make(MemberSet, n)
 	for i := range m {
-		m[i].ID = ids.NodeID(r.u64(field + ".id"))
-		m[i].Host = r.str(field + ".host")
-		m[i].PgPort = r.u16(field + ".pg_port")
+		m[i].ID = ids.NodeID(r.u64("member.id"))
+		m[i].Host = r.str("member.host")
+		m[i].PgPort = r.u16("member.pg_port")
 	}
 	return m
 }
