@@ -208,6 +208,8 @@ func parseBodyV10(r *reader, s *State) {
 	parseTail(r, s)
 	secs := r.u64("creation_ts.secs")
 	nanos := r.u32("creation_ts.nanos")
+	// serde would carry nanos ≥ 1e9 into the seconds, but Neon never
+	// writes such a value, so it is taken as corruption.
 	if r.err == nil && (secs > maxCreationSecs || nanos >= 1e9) {
 		r.fail("creation_ts", "out of range: %d s %d ns", secs, nanos)
 	}
