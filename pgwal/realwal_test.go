@@ -162,8 +162,72 @@ func TestRealWAL(t *testing.T) {
 			}
 		})
 	}
+	t.Run("prefix", func(t *testing.T) { testPrefixWithWaldump(t, w, stream, want) })
 	if !seenBig || !seenSwitch {
 		t.Errorf("WAL lacks a multi-page record (%v) or XLOG_SWITCH (%v)", seenBig, seenSwitch)
 	}
 	t.Logf("%d records from %s to %s", len(want), w.start, w.end)
+}
+
+// testPrefixWithWaldump builds segments of AppendSegmentPrefix + real WAL
+// from a record start and checks that pg_waldump reads them from that start.
+func testPrefixWithWaldump(t *testing.T, w *realWAL, stream []byte, recs []waldumpRecord) {
+	segEnd := w.start + DefaultSegmentSize
+	pick := map[string]int{}
+	for i, r := range recs {
+		if r.lsn >= segEnd-XLogBlockSize {
+			break
+		}
+		po := r.lsn.PageOffset()
+		var kind string
+		switch {
+		case r.lsn == w.start+SizeOfXLogLongPHD:
+			kind = "right after long header"
+		case r.lsn < w.start+XLogBlockSize:
+			kind = "first page, mid-page"
+		case po == SizeOfXLogShortPHD:
+			kind = "right after short header"
+		case po > 4000 && r.lsn > w.start+100*XLogBlockSize:
+			kind = "later page, mid-page"
+		default:
+			continue
+		}
+		if _, ok := pick[kind]; !ok {
+			pick[kind] = i
+		}
+	}
+	if len(pick) < 3 {
+		t.Fatalf("found only starts %v", pick)
+	}
+	for name, i := range pick {
+		t.Run(name, func(t *testing.T) {
+			start := recs[i].lsn
+			seg := AppendSegmentPrefix(nil, start, w.sysID, DefaultSegmentSize, 150004)
+			if len(seg) != int(start-w.start) {
+				t.Fatalf("prefix length %d, want %d", len(seg), start-w.start)
+			}
+			seg = append(seg, stream[start-w.start:DefaultSegmentSize]...)
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, SegmentName(w.start.SegmentNumber(DefaultSegmentSize), DefaultSegmentSize)), seg, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			j := min(i+300, len(recs)-1)
+			for recs[j].lsn >= segEnd-XLogBlockSize {
+				j--
+			}
+			if j < i+10 {
+				t.Fatalf("only %d records after %s in its segment", j-i, start)
+			}
+			got := pgWaldump(t, dir, start, recs[j].lsn)
+			if len(got) == 0 || got[0].lsn != start {
+				t.Fatalf("pg_waldump from %s starts at %v", start, got[:min(len(got), 1)])
+			}
+			for k, g := range got {
+				if g != recs[i+k] {
+					t.Fatalf("pg_waldump record %d: %v, want %v", k, g, recs[i+k])
+				}
+			}
+			t.Logf("start %s (page offset %d): %d records", start, start.PageOffset(), len(got))
+		})
+	}
 }
