@@ -31,7 +31,8 @@ type Store struct {
 	dec     recordDecoder // nil until the first Write after a (re)start
 	decNext pgwal.LSN     // LSN of the next byte the decoder expects
 
-	pre *preallocator
+	pre    *preallocator
+	syncer *syncer
 }
 
 // Open loads the WAL in cfg.Dir. With commitLSN == 0 every position is 0;
@@ -43,27 +44,27 @@ func Open(cfg Config, commitLSN, timelineStartLSN pgwal.LSN) (*Store, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, log: cfg.logger(), pending: true}
+	s := &Store{cfg: cfg, log: cfg.logger(), pending: true, syncer: &syncer{noSync: cfg.NoSync}}
 	if commitLSN != 0 {
 		end, err := findEnd(&s.cfg, s.log, commitLSN)
 		if err != nil {
 			return nil, err
 		}
-		if err := syncRange(&s.cfg, commitLSN, end); err != nil {
+		if err := syncRange(&s.cfg, s.syncer, commitLSN, end); err != nil {
 			return nil, err
 		}
 		s.setAll(end)
 		s.log.Info("found end of WAL", "commit_lsn", commitLSN, "end_lsn", end, "timeline_start_lsn", timelineStartLSN)
 	}
-	s.pre = newPreallocator(cfg.Dir, cfg.SegSize, cfg.NoSync, cfg.Metrics)
+	s.pre = newPreallocator(cfg.Dir, cfg.SegSize, s.syncer, cfg.Metrics)
 	return s, nil
 }
 
 // syncRange fsyncs the segment files holding [from, to): recovered WAL is
 // reported as flushed, so it must be durable even if the previous process
 // died before its fdatasync (Neon relies on a syncfs at start instead).
-func syncRange(cfg *Config, from, to pgwal.LSN) error {
-	if cfg.NoSync || to <= from {
+func syncRange(cfg *Config, y *syncer, from, to pgwal.LSN) error {
+	if to <= from {
 		return nil
 	}
 	for n := from.SegmentNumber(cfg.SegSize); n <= (to - 1).SegmentNumber(cfg.SegSize); n++ {
@@ -74,10 +75,10 @@ func syncRange(cfg *Config, from, to pgwal.LSN) error {
 		if err != nil {
 			return err
 		}
-		err = f.Sync()
+		err = y.fsync(f)
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("fsync recovered segment: %w", err)
+			return err
 		}
 	}
 	return nil
