@@ -55,6 +55,27 @@ func TestMetrics(t *testing.T) {
 	if n := m.FlushSeconds.(*countObserver).n.Load(); n < writes {
 		t.Errorf("flush seconds observed %d times", n)
 	}
+	// Group commit: many writes, one Flush, one fdatasync.
+	flushes := m.FlushSeconds.(*countObserver).n.Load()
+	next := start + pgwal.LSN(len(data))
+	more := fakeWAL(next, writes*512)
+	for i := range writes {
+		if err := s.Write(next+pgwal.LSN(i*512), more[i*512:(i+1)*512]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.FlushSeconds.(*countObserver).n.Load() - flushes; n != 1 {
+		t.Errorf("%d writes and one Flush made %d fdatasyncs", writes, n)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.FlushSeconds.(*countObserver).n.Load() - flushes; n != 1 {
+		t.Errorf("a Flush with nothing new synced")
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, op := range []string{OpInitializeFirstSegment, OpTruncateWAL, OpInitializeSegment} {

@@ -21,8 +21,8 @@ type Store struct {
 	// goroutine only and read by anyone.
 	writeLSN, writeRecordLSN, flushLSN, flushRecordLSN atomic.Uint64
 
-	pending bool  // pending_wal_truncation: writes refused
-	err     error // sticky: a write or sync failed, nothing more is acknowledged
+	pending atomic.Bool // pending_wal_truncation: writes refused
+	err     error       // sticky: a write or sync failed, nothing more is acknowledged
 	closed  bool
 
 	cur    *os.File // the .partial being written, nil if none is open
@@ -44,7 +44,8 @@ func Open(cfg Config, commitLSN, timelineStartLSN pgwal.LSN) (*Store, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, log: cfg.logger(), pending: true, syncer: &syncer{noSync: cfg.NoSync}}
+	s := &Store{cfg: cfg, log: cfg.logger(), syncer: &syncer{noSync: cfg.NoSync}}
+	s.pending.Store(true)
 	if commitLSN != 0 {
 		end, err := findEnd(&s.cfg, s.log, commitLSN)
 		if err != nil {
@@ -110,7 +111,7 @@ func (s *Store) FlushRecordLSN() pgwal.LSN { return pgwal.LSN(s.flushRecordLSN.L
 func (s *Store) RawFlushLSN() pgwal.LSN { return pgwal.LSN(s.flushLSN.Load()) }
 
 // TruncationPending reports whether writes are refused until a Truncate.
-func (s *Store) TruncationPending() bool { return s.pending }
+func (s *Store) TruncationPending() bool { return s.pending.Load() }
 
 // usable returns the sticky error, ErrClosed, or nil.
 func (s *Store) usable() error {

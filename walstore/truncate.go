@@ -19,14 +19,14 @@ func (s *Store) Truncate(end pgwal.LSN) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if !s.pending && end == s.WriteLSN() && end == s.FlushRecordLSN() {
+	if !s.pending.Load() && end == s.WriteLSN() && end == s.FlushRecordLSN() {
 		return nil
 	}
 	if wr := s.WriteRecordLSN(); wr != 0 && end > wr {
 		return fmt.Errorf("%w: truncate to %s, write_record_lsn %s", ErrBadTruncation, end, wr)
 	}
 	t0 := time.Now()
-	s.pending = true
+	s.pending.Store(true)
 	s.setAll(end)
 	s.dec = nil
 	if err := s.closeCurrent(true); err != nil {
@@ -53,7 +53,7 @@ func (s *Store) Truncate(end pgwal.LSN) error {
 		return s.poison(err)
 	}
 	s.cur, s.curSeg = f, segNo
-	s.pending = false
+	s.pending.Store(false)
 	m := s.cfg.Metrics
 	m.observeSince(m.op(OpTruncateWAL), t0)
 	s.log.Info("truncated WAL", "end_lsn", end, "removed_segments", removed)

@@ -19,7 +19,7 @@ func (s *Store) Write(start pgwal.LSN, b []byte) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if s.pending {
+	if s.pending.Load() {
 		return ErrTruncationPending
 	}
 	var t0 time.Time
@@ -146,7 +146,7 @@ func (s *Store) decode(start pgwal.LSN, b []byte) error {
 	for {
 		end, ok, err := s.dec.NextEnd()
 		if err != nil {
-			s.pending = true
+			s.pending.Store(true)
 			s.dec = nil
 			return fmt.Errorf("decode WAL after %s: %w", s.WriteRecordLSN(), err)
 		}
