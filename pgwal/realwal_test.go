@@ -97,7 +97,12 @@ var waldumpLine = regexp.MustCompile(`len \(rec/tot\):\s*\d+/\s*(\d+), tx:\s*\d+
 // pgWaldump runs pg_waldump over [start, end) of the segments in dir.
 func pgWaldump(t testing.TB, dir string, start, end LSN) []waldumpRecord {
 	t.Helper()
-	cmd := exec.Command(pgtest.Bin(t, "pg_waldump"), "-p", dir, "-s", start.String(), "-e", end.String())
+	return runWaldump(t, pgtest.Bin(t, "pg_waldump"), dir, start, end)
+}
+
+func runWaldump(t testing.TB, waldump, dir string, start, end LSN) []waldumpRecord {
+	t.Helper()
+	cmd := exec.Command(waldump, "-p", dir, "-s", start.String(), "-e", end.String())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("pg_waldump: %v\n%s", err, out)
