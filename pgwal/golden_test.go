@@ -171,7 +171,9 @@ func cutExcerpts(t *testing.T) {
 		return recs[i].lsn > msg-64*XLogBlockSize && recs[i].lsn.PageOffset() > 4096 && recs[i].totLen < 200
 	})
 	cut("pgbench", mid, 3)
-	sw := find("switch", func(i int) bool { return recs[i].totLen == 24 && i+1 < len(recs) && recs[i+1].lsn%DefaultSegmentSize == SizeOfXLogLongPHD })
+	sw := find("switch", func(i int) bool {
+		return recs[i].totLen == 24 && i+1 < len(recs) && recs[i+1].lsn%DefaultSegmentSize == SizeOfXLogLongPHD
+	})
 	cut("switch", sw, 2)
 	t.Logf("cut excerpts in %s; now run -update", excerptDir)
 }
