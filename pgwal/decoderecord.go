@@ -7,13 +7,12 @@ import (
 
 // Block reference ids and limits, from access/xlogrecord.h.
 const (
-	XLRMaxBlockID               = 32  // XLR_MAX_BLOCK_ID
-	XLRBlockIDDataShort         = 255 // XLR_BLOCK_ID_DATA_SHORT
-	XLRBlockIDDataLong          = 254 // XLR_BLOCK_ID_DATA_LONG
-	XLRBlockIDOrigin            = 253 // XLR_BLOCK_ID_ORIGIN
-	XLRBlockIDTopLevelXID       = 252 // XLR_BLOCK_ID_TOPLEVEL_XID
-	BlockSize                   = 8192
-	sizeOfRelFileNode           = 12
+	XLRMaxBlockID               = 32   // XLR_MAX_BLOCK_ID
+	XLRBlockIDDataShort         = 255  // XLR_BLOCK_ID_DATA_SHORT
+	XLRBlockIDDataLong          = 254  // XLR_BLOCK_ID_DATA_LONG
+	XLRBlockIDOrigin            = 253  // XLR_BLOCK_ID_ORIGIN
+	XLRBlockIDTopLevelXID       = 252  // XLR_BLOCK_ID_TOPLEVEL_XID
+	BlockSize                   = 8192 // BLCKSZ, the relation page size full-page images refer to
 	bkpBlockForkMask            = 0x0F
 	BkpBlockHasImage      uint8 = 0x10 // BKPBLOCK_HAS_IMAGE
 	BkpBlockHasData       uint8 = 0x20 // BKPBLOCK_HAS_DATA
