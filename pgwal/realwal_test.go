@@ -1,6 +1,7 @@
 package pgwal
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
@@ -96,7 +97,12 @@ var waldumpLine = regexp.MustCompile(`len \(rec/tot\):\s*\d+/\s*(\d+), tx:\s*\d+
 // pgWaldump runs pg_waldump over [start, end) of the segments in dir.
 func pgWaldump(t testing.TB, dir string, start, end LSN) []waldumpRecord {
 	t.Helper()
-	cmd := exec.Command(pgtest.Bin(t, "pg_waldump"), "-p", dir, "-s", start.String(), "-e", end.String())
+	return runWaldump(t, pgtest.Bin(t, "pg_waldump"), dir, start, end)
+}
+
+func runWaldump(t testing.TB, waldump, dir string, start, end LSN) []waldumpRecord {
+	t.Helper()
+	cmd := exec.Command(waldump, "-p", dir, "-s", start.String(), "-e", end.String())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("pg_waldump: %v\n%s", err, out)
@@ -124,7 +130,8 @@ func TestRealWAL(t *testing.T) {
 		t.Fatalf("pg_waldump printed only %d records", len(want))
 	}
 	stream := w.stream(t)
-	seenBig, seenSwitch := false, false
+	seenBig, seenSwitch, seenMessage, blocks := false, false, false, 0
+	bigMessage := bytes.Repeat([]byte("x"), 20000)
 	r := rand.New(rand.NewPCG(7, 7))
 	for _, tc := range []struct {
 		name  string
@@ -152,6 +159,14 @@ func TestRealWAL(t *testing.T) {
 						t.Fatalf("record %d at %s len %d, pg_waldump says %s len %d",
 							i, rec.StartLSN, rec.Header.TotLen, want[i].lsn, want[i].totLen)
 					}
+					dr, err := DecodeRecord(rec.Data, 15)
+					if err != nil {
+						t.Fatalf("DecodeRecord at %s: %v", rec.StartLSN, err)
+					}
+					if rec.Header.RMID == RMLogicalMsgID && bytes.HasSuffix(dr.MainData, bigMessage) {
+						seenMessage = true
+					}
+					blocks += len(dr.Blocks)
 					seenBig = seenBig || rec.Header.TotLen > 2*XLogBlockSize
 					seenSwitch = seenSwitch || rec.Header.IsSwitch()
 					i++
@@ -163,8 +178,9 @@ func TestRealWAL(t *testing.T) {
 		})
 	}
 	t.Run("prefix", func(t *testing.T) { testPrefixWithWaldump(t, w, stream, want) })
-	if !seenBig || !seenSwitch {
-		t.Errorf("WAL lacks a multi-page record (%v) or XLOG_SWITCH (%v)", seenBig, seenSwitch)
+	if !seenBig || !seenSwitch || !seenMessage || blocks < len(want) {
+		t.Errorf("WAL lacks a multi-page record (%v), XLOG_SWITCH (%v), the message (%v) or blocks (%d)",
+			seenBig, seenSwitch, seenMessage, blocks)
 	}
 	t.Logf("%d records from %s to %s", len(want), w.start, w.end)
 }
