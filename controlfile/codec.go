@@ -208,6 +208,8 @@ func parseBodyV10(r *reader, s *State) {
 	parseTail(r, s)
 	secs := r.u64("creation_ts.secs")
 	nanos := r.u32("creation_ts.nanos")
+	// serde would carry nanos ≥ 1e9 into the seconds, but Neon never
+	// writes such a value, so it is taken as corruption.
 	if r.err == nil && (secs > maxCreationSecs || nanos >= 1e9) {
 		r.fail("creation_ts", "out of range: %d s %d ns", secs, nanos)
 	}
@@ -287,9 +289,9 @@ func parseMembers(r *reader, field string) MemberSet {
 	}
 	m := make(MemberSet, n)
 	for i := range m {
-		m[i].ID = ids.NodeID(r.u64(field + ".id"))
-		m[i].Host = r.str(field + ".host")
-		m[i].PgPort = r.u16(field + ".pg_port")
+		m[i].ID = ids.NodeID(r.u64("member.id"))
+		m[i].Host = r.str("member.host")
+		m[i].PgPort = r.u16("member.pg_port")
 	}
 	return m
 }

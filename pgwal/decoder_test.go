@@ -19,7 +19,11 @@ type synthRecord struct {
 // synthWAL builds WAL from start with records of the given body sizes; a
 // negative size writes an XLOG_SWITCH.
 func synthWAL(start LSN, sizes []int) ([]byte, []synthRecord) {
-	e := NewEncoder(start, 15, 42)
+	return synthWALSegSize(start, sizes, DefaultSegmentSize)
+}
+
+func synthWALSegSize(start LSN, sizes []int, segSize uint32) ([]byte, []synthRecord) {
+	e := NewEncoderSegSize(start, 15, 42, segSize)
 	var wal []byte
 	var recs []synthRecord
 	for i, n := range sizes {
@@ -41,7 +45,11 @@ func synthWAL(start LSN, sizes []int) ([]byte, []synthRecord) {
 // decodeChunked feeds wal (which starts at start) in chunks whose sizes
 // chunk picks, and returns the records and the first error.
 func decodeChunked(t testing.TB, start LSN, wal []byte, chunk func() int) ([]Record, error) {
-	d := NewDecoder(start, 150004)
+	return decodeChunkedSegSize(t, start, wal, chunk, DefaultSegmentSize)
+}
+
+func decodeChunkedSegSize(t testing.TB, start LSN, wal []byte, chunk func() int, segSize uint32) ([]Record, error) {
+	d := NewDecoderSegSize(start, 150004, segSize)
 	var out []Record
 	end := start + LSN(len(wal))
 	for len(wal) > 0 {
@@ -68,11 +76,14 @@ func decodeChunked(t testing.TB, start LSN, wal []byte, chunk func() int) ([]Rec
 
 func TestDecoderSynthetic(t *testing.T) {
 	t.Parallel()
-	sizes := []int{0, 10, 100, 8000, 8168, 8169, 20000, 3, 16, -1, 5, 70000, 1, 2, 300000, 7, -1, 8}
+	// 1 MiB segments keep the XLOG_SWITCH tails small; the real WAL test
+	// covers 16 MiB segments.
+	const segSize = 1 << 20
+	sizes := []int{0, 10, 100, 8000, 8168, 8169, 20000, 3, 16, -1, 5, 70000, 1, 2, 300000, 7, -1, 8, 1 << 20, -1, 9}
 	small := []int{0, 10, 100, 8000, 8168, 8169, 20000, 3, 16, 5, 70000, 1, 2, 7, 8}
-	for _, start := range []LSN{0x1000028, 0x1000000, 0x1002000, 0x1001ff8, 0x1ffffd8} {
-		wal, bigWant := synthWAL(start, sizes)
-		smallWAL, smallWant := synthWAL(start, small) // 1-byte feeding of 16 MiB switch tails is slow
+	for _, start := range []LSN{0x1000028, 0x1000000, 0x1002000, 0x1001ff8, 0x10fffd8} {
+		wal, bigWant := synthWALSegSize(start, sizes, segSize)
+		smallWAL, smallWant := synthWALSegSize(start, small, segSize)
 		r := rand.New(rand.NewPCG(uint64(start), 1))
 		for _, tc := range []struct {
 			name  string
@@ -88,7 +99,7 @@ func TestDecoderSynthetic(t *testing.T) {
 			{"small random", smallWAL, smallWant, func() int { return 1 + r.IntN(100) }},
 		} {
 			want := tc.want
-			got, err := decodeChunked(t, start, tc.wal, tc.chunk)
+			got, err := decodeChunkedSegSize(t, start, tc.wal, tc.chunk, segSize)
 			if err != nil {
 				t.Fatalf("start %s chunks %s: %v", start, tc.name, err)
 			}
@@ -106,7 +117,7 @@ func TestDecoderSynthetic(t *testing.T) {
 					!(r.NextLSN.PageOffset() == 0 && want[i+1].start-r.NextLSN <= SizeOfXLogLongPHD) {
 					t.Fatalf("record %d NextLSN %s, next record at %s", i, r.NextLSN, want[i+1].start)
 				}
-				if r.Header.IsSwitch() && uint64(r.NextLSN)%DefaultSegmentSize != 0 {
+				if r.Header.IsSwitch() && uint64(r.NextLSN)%segSize != 0 {
 					t.Fatalf("switch NextLSN %s", r.NextLSN)
 				}
 				if !r.Header.IsSwitch() && r.NextLSN != r.EndLSN.Align8() {
@@ -245,5 +256,47 @@ func TestDecoderErrorIsSticky(t *testing.T) {
 	_, _, err2 := d.Next()
 	if err1 == nil || err1 != err2 {
 		t.Fatalf("errors %v, %v", err1, err2)
+	}
+}
+
+// TestDecoderBufferBounded checks that the input buffer is compacted and
+// gives memory back after a large Feed.
+func TestDecoderBufferBounded(t *testing.T) {
+	t.Parallel()
+	sizes := make([]int, 3000)
+	for i := range sizes {
+		sizes[i] = 100 + i%5000
+	}
+	start := LSN(0x1000028)
+	wal, want := synthWAL(start, sizes)
+	d := NewDecoder(start, 15)
+	n := 0
+	drain := func() {
+		for {
+			_, ok, err := d.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return
+			}
+			n++
+		}
+	}
+	half := len(wal) / 2
+	d.Feed(wal[:half])
+	drain()
+	if cap(d.buf) < half {
+		t.Fatalf("cap %d after feeding %d", cap(d.buf), half)
+	}
+	for off := half; off < len(wal); off += 1000 {
+		d.Feed(wal[off:min(off+1000, len(wal))])
+		drain()
+		if cap(d.buf) > 1<<20 {
+			t.Fatalf("input buffer still holds %d bytes of capacity", cap(d.buf))
+		}
+	}
+	if n != len(want) {
+		t.Fatalf("%d records, want %d", n, len(want))
 	}
 }

@@ -18,11 +18,17 @@ type Encoder struct {
 // NewEncoder starts at start, which must be a record start or a page
 // boundary. Bytes before start are not produced.
 func NewEncoder(start LSN, pgVersion uint32, sysID uint64) *Encoder {
+	return NewEncoderSegSize(start, pgVersion, sysID, DefaultSegmentSize)
+}
+
+// NewEncoderSegSize is NewEncoder for another segment size (a power of two).
+// An unsupported pgVersion writes PG15's magic.
+func NewEncoderSegSize(start LSN, pgVersion uint32, sysID uint64, segSize uint32) *Encoder {
 	m, ok := PageMagic(pgVersion)
 	if !ok {
 		m, _ = PageMagic(15)
 	}
-	return &Encoder{lsn: start, magic: m, sysID: sysID, segSize: DefaultSegmentSize}
+	return &Encoder{lsn: start, magic: m, sysID: sysID, segSize: uint64(segSize)}
 }
 
 // LSN is the position of the next byte the encoder emits.

@@ -1,6 +1,7 @@
 package pgwal
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
@@ -56,7 +57,7 @@ func makeRealWAL(t *testing.T) *realWAL {
 			t.Fatalf("pgbench %v: %v\n%s", args, err, out)
 		}
 	}
-	pgbench("-i", "-s", "1", "-q")
+	pgbench("-i", "-s", "2", "-q") // about 25 MB of WAL: records cross a segment boundary
 	pgbench("-c", "2", "-t", "300", "-n")
 	c.Psql(t, "SELECT pg_logical_emit_message(false, 'p', repeat('x', 20000))")
 	c.Psql(t, "CREATE TABLE big(t text); INSERT INTO big SELECT repeat(md5(i::text), 300) FROM generate_series(1, 200) i")
@@ -96,7 +97,12 @@ var waldumpLine = regexp.MustCompile(`len \(rec/tot\):\s*\d+/\s*(\d+), tx:\s*\d+
 // pgWaldump runs pg_waldump over [start, end) of the segments in dir.
 func pgWaldump(t testing.TB, dir string, start, end LSN) []waldumpRecord {
 	t.Helper()
-	cmd := exec.Command(pgtest.Bin(t, "pg_waldump"), "-p", dir, "-s", start.String(), "-e", end.String())
+	return runWaldump(t, pgtest.Bin(t, "pg_waldump"), dir, start, end)
+}
+
+func runWaldump(t testing.TB, waldump, dir string, start, end LSN) []waldumpRecord {
+	t.Helper()
+	cmd := exec.Command(waldump, "-p", dir, "-s", start.String(), "-e", end.String())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("pg_waldump: %v\n%s", err, out)
@@ -124,7 +130,8 @@ func TestRealWAL(t *testing.T) {
 		t.Fatalf("pg_waldump printed only %d records", len(want))
 	}
 	stream := w.stream(t)
-	seenBig, seenSwitch := false, false
+	seenBig, seenSwitch, seenMessage, seenSegCross, blocks := false, false, false, false, 0
+	bigMessage := bytes.Repeat([]byte("x"), 20000)
 	r := rand.New(rand.NewPCG(7, 7))
 	for _, tc := range []struct {
 		name  string
@@ -152,7 +159,16 @@ func TestRealWAL(t *testing.T) {
 						t.Fatalf("record %d at %s len %d, pg_waldump says %s len %d",
 							i, rec.StartLSN, rec.Header.TotLen, want[i].lsn, want[i].totLen)
 					}
+					dr, err := DecodeRecord(rec.Data, 15)
+					if err != nil {
+						t.Fatalf("DecodeRecord at %s: %v", rec.StartLSN, err)
+					}
+					if rec.Header.RMID == RMLogicalMsgID && bytes.HasSuffix(dr.MainData, bigMessage) {
+						seenMessage = true
+					}
+					blocks += len(dr.Blocks)
 					seenBig = seenBig || rec.Header.TotLen > 2*XLogBlockSize
+					seenSegCross = seenSegCross || rec.StartLSN.SegmentNumber(DefaultSegmentSize) != (rec.EndLSN-1).SegmentNumber(DefaultSegmentSize)
 					seenSwitch = seenSwitch || rec.Header.IsSwitch()
 					i++
 				}
@@ -162,8 +178,73 @@ func TestRealWAL(t *testing.T) {
 			}
 		})
 	}
-	if !seenBig || !seenSwitch {
-		t.Errorf("WAL lacks a multi-page record (%v) or XLOG_SWITCH (%v)", seenBig, seenSwitch)
+	t.Run("prefix", func(t *testing.T) { testPrefixWithWaldump(t, w, stream, want) })
+	if !seenBig || !seenSwitch || !seenMessage || !seenSegCross || blocks < len(want) {
+		t.Errorf("WAL lacks a multi-page record (%v), XLOG_SWITCH (%v), the message (%v), a record across segments (%v) or blocks (%d)",
+			seenBig, seenSwitch, seenMessage, seenSegCross, blocks)
 	}
 	t.Logf("%d records from %s to %s", len(want), w.start, w.end)
+}
+
+// testPrefixWithWaldump builds segments of AppendSegmentPrefix + real WAL
+// from a record start and checks that pg_waldump reads them from that start.
+func testPrefixWithWaldump(t *testing.T, w *realWAL, stream []byte, recs []waldumpRecord) {
+	segEnd := w.start + DefaultSegmentSize
+	pick := map[string]int{}
+	for i, r := range recs {
+		if r.lsn >= segEnd-XLogBlockSize {
+			break
+		}
+		po := r.lsn.PageOffset()
+		var kind string
+		switch {
+		case r.lsn == w.start+SizeOfXLogLongPHD:
+			kind = "right after long header"
+		case r.lsn < w.start+XLogBlockSize:
+			kind = "first page, mid-page"
+		case po == SizeOfXLogShortPHD:
+			kind = "right after short header"
+		case po > 4000 && r.lsn > w.start+100*XLogBlockSize:
+			kind = "later page, mid-page"
+		default:
+			continue
+		}
+		if _, ok := pick[kind]; !ok {
+			pick[kind] = i
+		}
+	}
+	if len(pick) < 3 {
+		t.Fatalf("found only starts %v", pick)
+	}
+	for name, i := range pick {
+		t.Run(name, func(t *testing.T) {
+			start := recs[i].lsn
+			seg := AppendSegmentPrefix(nil, start, w.sysID, DefaultSegmentSize, 150004)
+			if len(seg) != int(start-w.start) {
+				t.Fatalf("prefix length %d, want %d", len(seg), start-w.start)
+			}
+			seg = append(seg, stream[start-w.start:DefaultSegmentSize]...)
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, SegmentName(w.start.SegmentNumber(DefaultSegmentSize), DefaultSegmentSize)), seg, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			j := min(i+300, len(recs)-1)
+			for recs[j].lsn >= segEnd-XLogBlockSize {
+				j--
+			}
+			if j < i+10 {
+				t.Fatalf("only %d records after %s in its segment", j-i, start)
+			}
+			got := pgWaldump(t, dir, start, recs[j].lsn)
+			if len(got) == 0 || got[0].lsn != start {
+				t.Fatalf("pg_waldump from %s starts at %v", start, got[:min(len(got), 1)])
+			}
+			for k, g := range got {
+				if g != recs[i+k] {
+					t.Fatalf("pg_waldump record %d: %v, want %v", k, g, recs[i+k])
+				}
+			}
+			t.Logf("start %s (page offset %d): %d records", start, start.PageOffset(), len(got))
+		})
+	}
 }

@@ -105,3 +105,16 @@ func (c MembershipConfiguration) validate() error {
 	}
 	return nil
 }
+
+// Contains reports whether id is in Members or NewMembers (the safekeeper
+// refuses to switch into a configuration that does not contain it).
+func (c MembershipConfiguration) Contains(id ids.NodeID) bool {
+	for _, set := range [][]Member{c.Members, c.NewMembers} {
+		for _, m := range set {
+			if m.ID == id {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -45,3 +45,16 @@ func parseTermHistory(r *reader) TermHistory {
 	}
 	return h
 }
+
+// UpTo returns the entries whose LSN is at most lsn (a new slice), which is
+// what a VoteResponse carries for a flush position of lsn.
+func (h TermHistory) UpTo(lsn pgwal.LSN) TermHistory {
+	var out TermHistory
+	for _, e := range h {
+		if e.LSN > lsn {
+			break
+		}
+		out = append(out, e)
+	}
+	return out
+}

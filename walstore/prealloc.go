@@ -15,7 +15,7 @@ import (
 type preallocator struct {
 	dir     string
 	segSize uint64
-	noSync  bool
+	sync    *syncer
 	metrics *Metrics
 
 	req   chan struct{} // capacity 1: "prepare one"
@@ -31,9 +31,9 @@ type prepared struct {
 	err error
 }
 
-func newPreallocator(dir string, segSize uint64, noSync bool, m *Metrics) *preallocator {
+func newPreallocator(dir string, segSize uint64, y *syncer, m *Metrics) *preallocator {
 	p := &preallocator{
-		dir: dir, segSize: segSize, noSync: noSync, metrics: m,
+		dir: dir, segSize: segSize, sync: y, metrics: m,
 		req:   make(chan struct{}, 1),
 		ready: make(chan prepared, 1),
 		done:  make(chan struct{}),
@@ -52,7 +52,7 @@ func (p *preallocator) run() {
 		case <-p.req:
 		}
 		start := time.Now()
-		f, err := createTemp(p.dir, p.segSize, p.noSync)
+		f, err := createTemp(p.dir, p.segSize, p.sync)
 		p.metrics.observeSince(p.metrics.op(OpInitializeSegment), start)
 		select {
 		case p.ready <- prepared{f, err}:
@@ -80,7 +80,7 @@ func (p *preallocator) request() {
 func (p *preallocator) take() (*os.File, error) {
 	if !p.outstanding {
 		start := time.Now()
-		f, err := createTemp(p.dir, p.segSize, p.noSync)
+		f, err := createTemp(p.dir, p.segSize, p.sync)
 		p.metrics.observeSince(p.metrics.op(OpInitializeSegment), start)
 		return f, err
 	}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/walkeeper/walkeeper/internal/durable"
 	"github.com/walkeeper/walkeeper/pgwal"
 )
 
@@ -87,8 +86,8 @@ func openForRead(dir string, segNo, segSize uint64) (*os.File, error) {
 }
 
 // createTemp makes a fresh waltmp of full segment size, preallocated and
-// (unless noSync) fsynced, so that later writes only need fdatasync.
-func createTemp(dir string, segSize uint64, noSync bool) (*os.File, error) {
+// fsynced, so that later writes only need fdatasync.
+func createTemp(dir string, segSize uint64, y *syncer) (*os.File, error) {
 	path := filepath.Join(dir, tmpName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -98,11 +97,9 @@ func createTemp(dir string, segSize uint64, noSync bool) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("preallocate %s: %w", path, err)
 	}
-	if !noSync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("fsync %s: %w", path, err)
-		}
+	if err := y.fsync(f); err != nil {
+		f.Close()
+		return nil, err
 	}
 	return f, nil
 }
@@ -111,12 +108,12 @@ func createTemp(dir string, segSize uint64, noSync bool) (*os.File, error) {
 // and fsyncs the directory, which also makes any earlier rename in it
 // (the previous segment's completion) durable. On failure the new name is
 // removed, as Neon does.
-func installTemp(dir string, segNo, segSize uint64, noSync bool) error {
+func installTemp(dir string, segNo, segSize uint64, y *syncer) error {
 	dst := segPath(dir, segNo, segSize, true)
 	if err := os.Rename(filepath.Join(dir, tmpName), dst); err != nil {
 		return fmt.Errorf("install segment: %w", err)
 	}
-	if err := durable.SyncDir(dir, noSync); err != nil {
+	if err := y.dir(dir); err != nil {
 		os.Remove(dst)
 		return err
 	}
@@ -125,13 +122,13 @@ func installTemp(dir string, segNo, segSize uint64, noSync bool) error {
 
 // createSegment makes segment segNo's .partial from a prepared waltmp and
 // returns it open under its new name.
-func createSegment(pre *preallocator, dir string, segNo, segSize uint64, noSync bool) (*os.File, error) {
+func createSegment(pre *preallocator, dir string, segNo, segSize uint64) (*os.File, error) {
 	tmp, err := pre.take()
 	if err != nil {
 		return nil, err
 	}
 	tmp.Close()
-	if err := installTemp(dir, segNo, segSize, noSync); err != nil {
+	if err := installTemp(dir, segNo, segSize, pre.sync); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(segPath(dir, segNo, segSize, true), os.O_RDWR, 0)

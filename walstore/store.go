@@ -21,8 +21,8 @@ type Store struct {
 	// goroutine only and read by anyone.
 	writeLSN, writeRecordLSN, flushLSN, flushRecordLSN atomic.Uint64
 
-	pending bool  // pending_wal_truncation: writes refused
-	err     error // sticky: a write or sync failed, nothing more is acknowledged
+	pending atomic.Bool // pending_wal_truncation: writes refused
+	err     error       // sticky: a write or sync failed, nothing more is acknowledged
 	closed  bool
 
 	cur    *os.File // the .partial being written, nil if none is open
@@ -31,7 +31,8 @@ type Store struct {
 	dec     recordDecoder // nil until the first Write after a (re)start
 	decNext pgwal.LSN     // LSN of the next byte the decoder expects
 
-	pre *preallocator
+	pre    *preallocator
+	syncer *syncer
 }
 
 // Open loads the WAL in cfg.Dir. With commitLSN == 0 every position is 0;
@@ -43,27 +44,28 @@ func Open(cfg Config, commitLSN, timelineStartLSN pgwal.LSN) (*Store, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, log: cfg.logger(), pending: true}
+	s := &Store{cfg: cfg, log: cfg.logger(), syncer: &syncer{noSync: cfg.NoSync}}
+	s.pending.Store(true)
 	if commitLSN != 0 {
 		end, err := findEnd(&s.cfg, s.log, commitLSN)
 		if err != nil {
 			return nil, err
 		}
-		if err := syncRange(&s.cfg, commitLSN, end); err != nil {
+		if err := syncRange(&s.cfg, s.syncer, commitLSN, end); err != nil {
 			return nil, err
 		}
 		s.setAll(end)
 		s.log.Info("found end of WAL", "commit_lsn", commitLSN, "end_lsn", end, "timeline_start_lsn", timelineStartLSN)
 	}
-	s.pre = newPreallocator(cfg.Dir, cfg.SegSize, cfg.NoSync, cfg.Metrics)
+	s.pre = newPreallocator(cfg.Dir, cfg.SegSize, s.syncer, cfg.Metrics)
 	return s, nil
 }
 
 // syncRange fsyncs the segment files holding [from, to): recovered WAL is
 // reported as flushed, so it must be durable even if the previous process
 // died before its fdatasync (Neon relies on a syncfs at start instead).
-func syncRange(cfg *Config, from, to pgwal.LSN) error {
-	if cfg.NoSync || to <= from {
+func syncRange(cfg *Config, y *syncer, from, to pgwal.LSN) error {
+	if to <= from {
 		return nil
 	}
 	for n := from.SegmentNumber(cfg.SegSize); n <= (to - 1).SegmentNumber(cfg.SegSize); n++ {
@@ -74,10 +76,10 @@ func syncRange(cfg *Config, from, to pgwal.LSN) error {
 		if err != nil {
 			return err
 		}
-		err = f.Sync()
+		err = y.fsync(f)
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("fsync recovered segment: %w", err)
+			return err
 		}
 	}
 	return nil
@@ -109,7 +111,7 @@ func (s *Store) FlushRecordLSN() pgwal.LSN { return pgwal.LSN(s.flushRecordLSN.L
 func (s *Store) RawFlushLSN() pgwal.LSN { return pgwal.LSN(s.flushLSN.Load()) }
 
 // TruncationPending reports whether writes are refused until a Truncate.
-func (s *Store) TruncationPending() bool { return s.pending }
+func (s *Store) TruncationPending() bool { return s.pending.Load() }
 
 // usable returns the sticky error, ErrClosed, or nil.
 func (s *Store) usable() error {

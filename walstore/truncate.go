@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/walkeeper/walkeeper/internal/durable"
 	"github.com/walkeeper/walkeeper/pgwal"
 )
 
@@ -20,14 +19,14 @@ func (s *Store) Truncate(end pgwal.LSN) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if !s.pending && end == s.WriteLSN() && end == s.FlushRecordLSN() {
+	if !s.pending.Load() && end == s.WriteLSN() && end == s.FlushRecordLSN() {
 		return nil
 	}
 	if wr := s.WriteRecordLSN(); wr != 0 && end > wr {
 		return fmt.Errorf("%w: truncate to %s, write_record_lsn %s", ErrBadTruncation, end, wr)
 	}
 	t0 := time.Now()
-	s.pending = true
+	s.pending.Store(true)
 	s.setAll(end)
 	s.dec = nil
 	if err := s.closeCurrent(true); err != nil {
@@ -49,12 +48,12 @@ func (s *Store) Truncate(end pgwal.LSN) error {
 			return err
 		}
 	}
-	if err := durable.SyncDir(s.cfg.Dir, s.cfg.NoSync); err != nil {
+	if err := s.syncer.dir(s.cfg.Dir); err != nil {
 		f.Close()
 		return s.poison(err)
 	}
 	s.cur, s.curSeg = f, segNo
-	s.pending = false
+	s.pending.Store(false)
 	m := s.cfg.Metrics
 	m.observeSince(m.op(OpTruncateWAL), t0)
 	s.log.Info("truncated WAL", "end_lsn", end, "removed_segments", removed)
@@ -68,7 +67,7 @@ func (s *Store) zeroTail(segNo, off uint64) (*os.File, error) {
 	seg := s.cfg.SegSize
 	f, partial, err := openForWrite(s.cfg.Dir, segNo, seg)
 	if errors.Is(err, os.ErrNotExist) {
-		if f, err = createSegment(s.pre, s.cfg.Dir, segNo, seg, s.cfg.NoSync); err != nil {
+		if f, err = createSegment(s.pre, s.cfg.Dir, segNo, seg); err != nil {
 			return nil, err
 		}
 		partial = true
@@ -83,11 +82,9 @@ func (s *Store) zeroTail(segNo, off uint64) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("preallocate %s: %w", f.Name(), err)
 	}
-	if !s.cfg.NoSync {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, s.poison(fmt.Errorf("fsync %s: %w", f.Name(), err))
-		}
+	if err := s.syncer.fsync(f); err != nil {
+		f.Close()
+		return nil, s.poison(err)
 	}
 	if !partial {
 		if err := os.Rename(segPath(s.cfg.Dir, segNo, seg, false), segPath(s.cfg.Dir, segNo, seg, true)); err != nil {
@@ -106,7 +103,7 @@ func (s *Store) completePrevious(segNo uint64) error {
 	if _, err := os.Stat(p); err != nil {
 		return nil
 	}
-	if err := durable.SyncPath(p, s.cfg.NoSync); err != nil {
+	if err := s.syncer.path(p); err != nil {
 		return s.poison(err)
 	}
 	if err := os.Rename(p, segPath(s.cfg.Dir, segNo, s.cfg.SegSize, false)); err != nil {
@@ -141,7 +138,7 @@ func (s *Store) InitializeFirstSegment(start pgwal.LSN) error {
 	}
 	f, _, err := openForWrite(s.cfg.Dir, segNo, seg)
 	if errors.Is(err, os.ErrNotExist) {
-		if f, err = createSegment(s.pre, s.cfg.Dir, segNo, seg, s.cfg.NoSync); err != nil {
+		if f, err = createSegment(s.pre, s.cfg.Dir, segNo, seg); err != nil {
 			return err
 		}
 	} else if err != nil {

@@ -19,7 +19,7 @@ func (s *Store) Write(start pgwal.LSN, b []byte) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if s.pending {
+	if s.pending.Load() {
 		return ErrTruncationPending
 	}
 	var t0 time.Time
@@ -102,7 +102,7 @@ func (s *Store) segmentFile(segNo uint64) (*os.File, error) {
 			return nil, fmt.Errorf("preallocate: %w", err)
 		}
 	case errors.Is(err, os.ErrNotExist):
-		if f, err = createSegment(s.pre, s.cfg.Dir, segNo, s.cfg.SegSize, s.cfg.NoSync); err != nil {
+		if f, err = createSegment(s.pre, s.cfg.Dir, segNo, s.cfg.SegSize); err != nil {
 			return nil, err
 		}
 	default:
@@ -146,7 +146,7 @@ func (s *Store) decode(start pgwal.LSN, b []byte) error {
 	for {
 		end, ok, err := s.dec.NextEnd()
 		if err != nil {
-			s.pending = true
+			s.pending.Store(true)
 			s.dec = nil
 			return fmt.Errorf("decode WAL after %s: %w", s.WriteRecordLSN(), err)
 		}
@@ -184,14 +184,14 @@ func (s *Store) Flush() error {
 
 // sync fdatasyncs f (unless NoSync), timing it; a failure poisons.
 func (s *Store) sync(f *os.File) error {
-	if s.cfg.NoSync {
+	if s.syncer.noSync {
 		return nil
 	}
 	var t0 time.Time
 	if s.cfg.Metrics != nil {
 		t0 = time.Now()
 	}
-	if err := fdatasync(f); err != nil {
+	if err := s.syncer.fdatasync(f); err != nil {
 		return s.poison(err)
 	}
 	if m := s.cfg.Metrics; m != nil {
