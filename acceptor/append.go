@@ -34,17 +34,8 @@ func (c *Core) Append(m *walproto.AppendRequest, requireFlush bool) (resp walpro
 		return walproto.AppendResponse{Generation: st.MConf.Generation, Term: st.Acceptor.Term, HotStandby: c.hotStandby()}, true, nil
 	}
 
-	// Writes must be strictly sequential; moving the position is what
-	// ProposerElected's truncation is for. A rewrite is expected when a
-	// reconnected proposer races packets of its old connection.
-	w := c.wal.WriteLSN()
-	if w > m.BeginLSN {
-		return walproto.AppendResponse{}, false, ruleErrorf(ErrRewrite,
-			"append request rewrites WAL written before, write_lsn=%s, msg lsn=%s", w, m.BeginLSN)
-	}
-	if w < m.BeginLSN && w != 0 {
-		return walproto.AppendResponse{}, false, ruleErrorf(ErrGap,
-			"append request creates gap in written WAL, write_lsn=%s, msg lsn=%s", w, m.BeginLSN)
+	if err := checkContinuity(c.wal.WriteLSN(), m.BeginLSN); err != nil {
+		return walproto.AppendResponse{}, false, err
 	}
 
 	before := c.flushLSN(&st)
@@ -143,6 +134,20 @@ func (c *Core) hotStandby() walproto.HotStandbyFeedback {
 		return walproto.HotStandbyFeedback{}
 	}
 	return c.hs()
+}
+
+// checkContinuity enforces strictly sequential writes against the raw
+// write_lsn w (§3.6 step 4); moving the position is what ProposerElected's
+// truncation is for. A rewrite is expected when a reconnected proposer races
+// packets of its old connection. w == 0 means nothing was written yet.
+func checkContinuity(w, begin pgwal.LSN) error {
+	if w > begin {
+		return ruleErrorf(ErrRewrite, "append request rewrites WAL written before, write_lsn=%s, msg lsn=%s", w, begin)
+	}
+	if w < begin && w != 0 {
+		return ruleErrorf(ErrGap, "append request creates gap in written WAL, write_lsn=%s, msg lsn=%s", w, begin)
+	}
+	return nil
 }
 
 // checkAppendShape repeats the parser's checks (§2.2) so that the core is

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/pgwal"
 	"github.com/walkeeper/walkeeper/walproto"
 )
 
@@ -35,8 +36,35 @@ func (c *Core) Elected(m *walproto.ProposerElected) error {
 		return nil
 	}
 
-	flush := c.flushLSN(&st)
 	propTh := historyFromWire(m.TermHistory)
+	if err := c.checkStartPoint(m, &st, propTh); err != nil {
+		return err
+	}
+
+	// An empty store gets the segment holding the start point initialized
+	// first, so that pg_waldump can read it; repeating this is harmless.
+	if c.wal.FlushRecordLSN() == 0 {
+		if err := c.wal.InitializeFirstSegment(m.StartStreamingAt); err != nil {
+			return fmt.Errorf("initialize first segment at %s: %w", m.StartStreamingAt, err)
+		}
+	}
+	if err := c.wal.Truncate(m.StartStreamingAt); err != nil {
+		return fmt.Errorf("truncate WAL at %s: %w", m.StartStreamingAt, err)
+	}
+	if err := c.ctl.Update(func(s *controlfile.State) { adoptElected(s, propTh, m.StartStreamingAt) }); err != nil {
+		return fmt.Errorf("persist term history: %w", err)
+	}
+	c.termStartLSN = propTh[len(propTh)-1].LSN
+	c.log.Info("start receiving WAL", "start_streaming_at", m.StartStreamingAt,
+		"term", m.Term, "term_start_lsn", c.termStartLSN)
+	return nil
+}
+
+// checkStartPoint refuses a start_streaming_at that is not the common
+// point of the two histories (§3.5 steps 4–5) or is below commit_lsn
+// (step 6).
+func (c *Core) checkStartPoint(m *walproto.ProposerElected, st *controlfile.State, propTh controlfile.TermHistory) error {
+	flush := c.flushLSN(st)
 	skTh := st.Acceptor.TermHistory.UpTo(flush)
 	cp, err := commonPoint(propTh, skTh, flush)
 	if err != nil {
@@ -54,41 +82,28 @@ func (c *Core) Elected(m *walproto.ProposerElected) error {
 			"attempt to truncate committed data: start_streaming_at=%s, commit_lsn=%s, term=%d, sk_th=%s flush_lsn=%s, wp_th=%s",
 			m.StartStreamingAt, st.CommitLSN, st.Acceptor.Term, formatHistory(skTh), flush, formatHistory(propTh))
 	}
-
-	// An empty store gets the segment holding the start point initialized
-	// first, so that pg_waldump can read it; repeating this is harmless.
-	if c.wal.FlushRecordLSN() == 0 {
-		if err := c.wal.InitializeFirstSegment(m.StartStreamingAt); err != nil {
-			return fmt.Errorf("initialize first segment at %s: %w", m.StartStreamingAt, err)
-		}
-	}
-	if err := c.wal.Truncate(m.StartStreamingAt); err != nil {
-		return fmt.Errorf("truncate WAL at %s: %w", m.StartStreamingAt, err)
-	}
-
-	history := propTh
-	err = c.ctl.Update(func(s *controlfile.State) {
-		if s.TimelineStartLSN == 0 {
-			s.TimelineStartLSN = history[0].LSN
-		}
-		if s.PeerHorizonLSN == 0 {
-			s.PeerHorizonLSN = s.TimelineStartLSN
-		}
-		if s.LocalStartLSN == 0 {
-			s.LocalStartLSN = m.StartStreamingAt
-		}
-		s.CommitLSN = max(s.CommitLSN, s.TimelineStartLSN)
-		s.BackupLSN = max(s.BackupLSN, s.TimelineStartLSN)
-		s.RemoteConsistentLSN = max(s.RemoteConsistentLSN, s.TimelineStartLSN)
-		s.Acceptor.TermHistory = history
-	})
-	if err != nil {
-		return fmt.Errorf("persist term history: %w", err)
-	}
-	c.termStartLSN = history[len(history)-1].LSN
-	c.log.Info("start receiving WAL", "start_streaming_at", m.StartStreamingAt,
-		"term", m.Term, "term_start_lsn", c.termStartLSN)
 	return nil
+}
+
+// adoptElected is §3.5 step 9: the proposer's full history (it may reach
+// beyond our WAL) and the first-time start LSNs. The start LSNs are set
+// once; commit, backup and remote-consistent LSNs are raised to at least
+// timeline_start_lsn, which lets end-of-WAL recovery skip the hole at the
+// start of the first segment.
+func adoptElected(s *controlfile.State, history controlfile.TermHistory, start pgwal.LSN) {
+	if s.TimelineStartLSN == 0 {
+		s.TimelineStartLSN = history[0].LSN
+	}
+	if s.PeerHorizonLSN == 0 {
+		s.PeerHorizonLSN = s.TimelineStartLSN
+	}
+	if s.LocalStartLSN == 0 {
+		s.LocalStartLSN = start
+	}
+	s.CommitLSN = max(s.CommitLSN, s.TimelineStartLSN)
+	s.BackupLSN = max(s.BackupLSN, s.TimelineStartLSN)
+	s.RemoteConsistentLSN = max(s.RemoteConsistentLSN, s.TimelineStartLSN)
+	s.Acceptor.TermHistory = history
 }
 
 func formatTermLsn(e controlfile.TermLsn) string { return fmt.Sprintf("(%d, %s)", e.Term, e.LSN) }
