@@ -27,19 +27,23 @@ type Config struct {
 	HotStandby func() walproto.HotStandbyFeedback
 	// Logger receives rule decisions (votes, truncations); nil discards.
 	Logger *slog.Logger
+	// Lock is the timeline's state lock (a *timeline.Timeline is a
+	// sync.Locker), shared with everyone else who touches the two stores.
+	// Nil gives the Core a mutex of its own.
+	Lock sync.Locker
 }
 
 // Core is the consensus state machine of one timeline: the safekeeper side
 // of walproposer-protocol.md §3.3–§3.8 (the reference's SafeKeeper).
 //
-// Concurrency: every method takes Core's one mutex for its whole duration,
-// disk writes and fsyncs included, so messages of all connections of the
-// timeline are processed one at a time (§7). A stale connection of the same
-// compute is rejected by the term and continuity checks, not by locking.
-// The WAL and Control stores must not be modified by anyone else while a
-// Core uses them, except for the control store's own background flushes.
+// Concurrency: every method takes the timeline's one lock (Config.Lock)
+// for its whole duration, disk writes and fsyncs included, so messages of
+// all connections of the timeline are processed one at a time (§7). A stale
+// connection of the same compute is rejected by the term and continuity
+// checks, not by locking. Anyone else touching the WAL or control store
+// must hold the same lock (or use Do); no method may be called with it held.
 type Core struct {
-	mu     sync.Mutex
+	mu     sync.Locker
 	nodeID ids.NodeID
 	wal    WAL
 	ctl    Control
@@ -62,7 +66,10 @@ func NewCore(cfg Config) (*Core, error) {
 		return nil, fmt.Errorf("acceptor: control state has empty tenant_id (%s) or timeline_id (%s)",
 			st.TenantID, st.TimelineID)
 	}
-	c := &Core{nodeID: cfg.NodeID, wal: cfg.WAL, ctl: cfg.Control, hs: cfg.HotStandby, log: cfg.Logger}
+	c := &Core{mu: cfg.Lock, nodeID: cfg.NodeID, wal: cfg.WAL, ctl: cfg.Control, hs: cfg.HotStandby, log: cfg.Logger}
+	if c.mu == nil {
+		c.mu = new(sync.Mutex)
+	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

@@ -5,7 +5,9 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/pgwal"
@@ -333,4 +335,23 @@ func TestStatus(t *testing.T) {
 	if err := f.c.Do(func() error { ran = f.ctl.Flush() == nil; return nil }); err != nil || !ran {
 		t.Fatal("Do did not run")
 	}
+}
+
+func TestCoreUsesTimelineLock(t *testing.T) {
+	t.Parallel()
+	var lock sync.Mutex
+	c, err := NewCore(Config{NodeID: tvNode, WAL: newFakeWAL(), Control: newFakeControl(tvState()), Lock: &lock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock.Lock()
+	done := make(chan struct{})
+	go func() { c.Term(); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("Core ran without the timeline lock")
+	case <-time.After(20 * time.Millisecond):
+	}
+	lock.Unlock()
+	<-done
 }

@@ -51,7 +51,8 @@ func (c *Core) Status() Status {
 // Do runs fn holding the timeline lock. Everyone else who touches the WAL
 // or control store of this timeline (the timeline manager's periodic
 // control-file save, WAL removal, HTTP term bumps and membership switches)
-// must do it inside Do, because neither store is safe for concurrent use.
+// must do it inside Do or under the same Config.Lock, because neither store
+// is safe for concurrent use.
 func (c *Core) Do(fn func() error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
