@@ -119,5 +119,9 @@ func (r *Registry) open(ttid ids.TTID, dir string) (*Timeline, error) {
 		return nil, fmt.Errorf("load timeline %s: wal_seg_size is not initialized", ttid)
 	}
 	control.PersistSeconds = r.cfg.PersistSeconds
-	return newTimeline(ttid, dir, control, r.log), nil
+	tl := newTimeline(ttid, dir, control, r.log)
+	if err := tl.openResident(r.cfg); err != nil {
+		return nil, fmt.Errorf("load timeline %s: %w", ttid, err)
+	}
+	return tl, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
+	"github.com/walkeeper/walkeeper/walstore"
 )
 
 // Errors of the registry. They wrap with the timeline id for context.
@@ -34,10 +35,14 @@ const tmpDirName = "tmp"
 // Config configures a Registry.
 type Config struct {
 	DataDir string
-	NoSync  bool
-	Logger  *slog.Logger // nil discards
+	// NodeID is this walkeeper's id, which the consensus core announces.
+	NodeID ids.NodeID
+	NoSync bool
+	Logger *slog.Logger // nil discards
 	// PersistSeconds, if set, observes every control-file persist.
 	PersistSeconds controlfile.Observer
+	// WALMetrics, if set, receives the WAL stores' figures.
+	WALMetrics *walstore.Metrics
 }
 
 // Registry is the global timeline map (timelines_global_map.rs). All its

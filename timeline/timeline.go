@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/walkeeper/walkeeper/acceptor"
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
+	"github.com/walkeeper/walkeeper/walproto"
+	"github.com/walkeeper/walkeeper/walstore"
 )
 
 // Timeline is one loaded timeline. Its control file (and, once wired, its WAL
@@ -28,6 +31,11 @@ type Timeline struct {
 
 	mu      sync.Mutex
 	control *controlfile.Store
+	wal     *walstore.Store
+	core    *acceptor.Core
+
+	hsMu sync.Mutex
+	hs   func() walproto.HotStandbyFeedback
 }
 
 func newTimeline(ttid ids.TTID, dir string, control *controlfile.Store, log *slog.Logger) *Timeline {
@@ -81,13 +89,17 @@ func (tl *Timeline) State() controlfile.State {
 	return tl.control.State()
 }
 
-// shutdown cancels the timeline, closes the gate and waits for its users.
+// shutdown cancels the timeline, closes the gate, waits for its users and
+// closes its files. It is safe to call more than once.
 func (tl *Timeline) shutdown() {
 	tl.gateMu.Lock()
 	tl.gateClosed = true
 	tl.cancel()
 	tl.gateMu.Unlock()
 	tl.users.Wait()
+	if err := tl.closeResident(); err != nil {
+		tl.log.Error("closing timeline", "err", err)
+	}
 }
 
 // shutdownWait is shutdown bounded by ctx.
