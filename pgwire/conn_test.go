@@ -83,9 +83,12 @@ func TestQueries(t *testing.T) {
 		c.send(query(s.q))
 		c.expect(s.want)
 	}
-	h.status = &TimelineStatusRow{FlushLSN: 0x1000158, CommitLSN: 0x1000150}
+	row := &TimelineStatusRow{FlushLSN: 0x1000158, CommitLSN: 0x1000150}
+	h.mu.Lock()
+	h.status = row
+	h.mu.Unlock()
 	c.send(query("TIMELINE_STATUS"))
-	c.expect(queryBytes(t, timelineStatusMessages(h.status)...))
+	c.expect(queryBytes(t, timelineStatusMessages(row)...))
 	c.send(&pgproto3.CopyData{Data: []byte("x")}) // CopyData outside COPY closes
 	c.expectClosed()
 }

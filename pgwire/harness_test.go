@@ -18,7 +18,14 @@ type fakeHandler struct {
 	status   *TimelineStatusRow
 	identify IdentifySystemRow
 	identErr error
+	mu       sync.Mutex
 	walPush  func(ctx context.Context, s *Session, opts WALPushOptions, cb *CopyBoth) error
+}
+
+func (h *fakeHandler) setWALPush(f func(ctx context.Context, s *Session, opts WALPushOptions, cb *CopyBoth) error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.walPush = f
 }
 
 func (h *fakeHandler) IdentifySystem(ctx context.Context, s *Session) (IdentifySystemRow, error) {
@@ -26,14 +33,19 @@ func (h *fakeHandler) IdentifySystem(ctx context.Context, s *Session) (IdentifyS
 }
 
 func (h *fakeHandler) TimelineStatus(ctx context.Context, s *Session) (*TimelineStatusRow, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	return h.status, nil
 }
 
 func (h *fakeHandler) StartWALPush(ctx context.Context, s *Session, opts WALPushOptions, cb *CopyBoth) error {
-	if h.walPush == nil {
+	h.mu.Lock()
+	f := h.walPush
+	h.mu.Unlock()
+	if f == nil {
 		return errors.New("START_WAL_PUSH is not implemented yet")
 	}
-	return h.walPush(ctx, s, opts, cb)
+	return f(ctx, s, opts, cb)
 }
 
 func (h *fakeHandler) StartReplication(ctx context.Context, s *Session, opts ReplicationOptions, cb *CopyBoth) error {
