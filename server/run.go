@@ -123,12 +123,19 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 		cfg.Ready(addrs)
 	}
 
+	// SHOW data_directory_mode: like PostgreSQL, one of the two modes
+	// PostgreSQL allows, 0750 when the group may read the directory.
+	mode := os.FileMode(dataDirMode)
+	if st, err := os.Stat(dir); err == nil && st.Mode().Perm()&0o050 == 0o050 {
+		mode = 0o750
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	h := noTimelines{}
-	pgCfg := pgwire.Config{Handler: h, Auth: pgAuth, Logger: log.With("listener", "pg")}
+	pgCfg := pgwire.Config{Handler: h, Auth: pgAuth, DataDirMode: mode, Logger: log.With("listener", "pg")}
 	g.Go(func() error { return pgwire.NewServer(pgCfg).Serve(gctx, ls.pg) })
 	if ls.pgTenantOnly != nil {
-		tcfg := pgwire.Config{Handler: h, Auth: tenantAuth, TenantOnly: true, Logger: log.With("listener", "pg_tenant_only")}
+		tcfg := pgCfg
+		tcfg.Auth, tcfg.TenantOnly, tcfg.Logger = tenantAuth, true, log.With("listener", "pg_tenant_only")
 		g.Go(func() error { return pgwire.NewServer(tcfg).Serve(gctx, ls.pgTenantOnly) })
 	}
 	hs := newHTTPServer(id, log)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"path/filepath"
 	"reflect"
 	"testing"
 
@@ -16,7 +17,7 @@ import (
 // column descriptions, values and command tags.
 func TestShowMatchesPostgres15(t *testing.T) {
 	pg := pgtest.Start(t, pgtest.Options{})
-	addrs, _ := startRun(t, Config{DataDir: t.TempDir(), ID: 1, NoSync: true, LogOutput: io.Discard})
+	addrs, _ := startRun(t, Config{DataDir: filepath.Join(t.TempDir(), "data"), ID: 1, NoSync: true, LogOutput: io.Discard})
 	ctx := context.Background()
 
 	pgConn, err := pgconn.Connect(ctx, pg.ConnString("postgres")+" replication=true")

@@ -99,7 +99,8 @@ func (l *lockedBuffer) String() string {
 func startWalkeeper(t *testing.T, args ...string) *proc {
 	t.Helper()
 	bin := walkeeperBin(t)
-	args = append([]string{"-D", t.TempDir(), "--id", "1", "--no-sync", "--log-format=json",
+	dataDir := filepath.Join(t.TempDir(), "data") // created by walkeeper, mode 0700
+	args = append([]string{"-D", dataDir, "--id", "1", "--no-sync", "--log-format=json",
 		"--listen-pg", "127.0.0.1:0", "--listen-http=127.0.0.1:0"}, args...)
 	p := &proc{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, exited: make(chan error, 1)}
 	pr, pw := io.Pipe()

@@ -49,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg.LogOutput = stdout
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// After the first signal starts the shutdown, a second one kills at once.
+	context.AfterFunc(ctx, stop)
 	if err := server.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "walkeeper: %v\n", err)
 		return 1
