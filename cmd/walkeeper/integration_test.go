@@ -355,3 +355,21 @@ func TestPsqlJWTKeyDirectory(t *testing.T) {
 		t.Fatalf("stranger accepted: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestPgReceivewalGetsToIdentifySystem: pg_receivewal asks SHOW
+// wal_segment_size and SHOW data_directory_mode first (Neon's safekeeper
+// refuses them); walkeeper answers, so it stops only at IDENTIFY_SYSTEM,
+// where the timeline does not exist yet.
+func TestPgReceivewalGetsToIdentifySystem(t *testing.T) {
+	bin := pgtest.Bin(t, "pg_receivewal")
+	p := startWalkeeper(t)
+	host, port, _ := strings.Cut(p.pg, ":")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-D", t.TempDir(), "-n", "--no-sync",
+		"-d", fmt.Sprintf("host=%s port=%s options='%s'", host, port, ttidOptions)).CombinedOutput()
+	want := `could not send replication command "IDENTIFY_SYSTEM": ERROR:  Timeline ` + tenantHex + "/" + timelineHex + " was not found in global map"
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Fatalf("pg_receivewal: %v\n%s\nwant %q", err, out, want)
+	}
+}
