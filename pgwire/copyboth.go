@@ -95,15 +95,22 @@ func (cb *CopyBoth) Send(payload []byte) error {
 	return cb.c.w.sendCopyData(payload)
 }
 
-// SendError writes an ErrorResponse with the given SQLSTATE and message.
-// The stream ends after it; pgwire then sends nothing more.
+// SendError writes an ErrorResponse with the given SQLSTATE and message
+// inside the stream (before Start, return an error from the handler
+// instead). The stream ends after it; pgwire then sends nothing more.
 func (cb *CopyBoth) SendError(sqlstate, msg string) error {
+	if !cb.started.Load() {
+		return ErrNotStarted
+	}
 	cb.sentError.Store(true)
 	return cb.c.w.send(errorResponse{code: sqlstate, msg: msg})
 }
 
 // SendCopyDone answers the client's CopyDone (or ends the server's half).
 func (cb *CopyBoth) SendCopyDone() error {
+	if !cb.started.Load() {
+		return ErrNotStarted
+	}
 	if cb.sentDone.Swap(true) {
 		return nil
 	}

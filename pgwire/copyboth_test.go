@@ -167,3 +167,19 @@ func TestCopyBothSendLarge(t *testing.T) {
 	c.expect(append(hdr, payload...))
 	c.expectClosed()
 }
+
+func TestCopyBothNotStarted(t *testing.T) {
+	cb := &CopyBoth{}
+	if _, err := cb.Receive(); !errors.Is(err, ErrNotStarted) {
+		t.Errorf("Receive: %v", err)
+	}
+	if err := cb.Send(nil); !errors.Is(err, ErrNotStarted) {
+		t.Errorf("Send: %v", err)
+	}
+	if err := cb.SendError(SQLStateInternalError, "x"); !errors.Is(err, ErrNotStarted) {
+		t.Errorf("SendError: %v", err)
+	}
+	if err := cb.SendCopyDone(); !errors.Is(err, ErrNotStarted) {
+		t.Errorf("SendCopyDone: %v", err)
+	}
+}
