@@ -57,6 +57,12 @@ func (cb *CopyBoth) Started() bool { return cb.started.Load() }
 // CopyDone, Terminate or by closing the connection, and an error wrapping
 // ErrCopyFail for CopyFail.
 func (cb *CopyBoth) Receive() ([]byte, error) {
+	return cb.ReceiveAppend(nil)
+}
+
+// ReceiveAppend is Receive appending the payload to dst, so a caller can
+// reuse buffers; the result never aliases pgwire's read buffer.
+func (cb *CopyBoth) ReceiveAppend(dst []byte) ([]byte, error) {
 	if !cb.started.Load() {
 		return nil, ErrNotStarted
 	}
@@ -74,7 +80,7 @@ func (cb *CopyBoth) Receive() ([]byte, error) {
 	}
 	switch m := msg.(type) {
 	case *pgproto3.CopyData:
-		return append([]byte(nil), m.Data...), nil
+		return append(dst, m.Data...), nil
 	case *pgproto3.CopyDone:
 		cb.gotDone.Store(true)
 		return nil, io.EOF
