@@ -71,6 +71,7 @@ func walkeeperBin(t *testing.T) string {
 // proc is a running walkeeper binary.
 type proc struct {
 	cmd          *exec.Cmd
+	dataDir      string
 	pg, http     string
 	pgTenantOnly string
 	stdout       *lockedBuffer
@@ -102,7 +103,7 @@ func startWalkeeper(t *testing.T, args ...string) *proc {
 	dataDir := filepath.Join(t.TempDir(), "data") // created by walkeeper, mode 0700
 	args = append([]string{"-D", dataDir, "--id", "1", "--no-sync", "--log-format=json",
 		"--listen-pg", "127.0.0.1:0", "--listen-http=127.0.0.1:0"}, args...)
-	p := &proc{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, exited: make(chan error, 1)}
+	p := &proc{cmd: exec.Command(bin, args...), dataDir: dataDir, stdout: &lockedBuffer{}, exited: make(chan error, 1)}
 	pr, pw := io.Pipe()
 	p.cmd.Stdout = pw
 	var stderr lockedBuffer
@@ -246,10 +247,27 @@ func TestPsqlAgainstBinary(t *testing.T) {
 	if r.code != 1 || r.stderr != "ERROR:  timelineid is required\n" {
 		t.Errorf("without timeline: exit %d, stderr %q", r.code, r.stderr)
 	}
+	// A second process on the same data directory is refused by the
+	// pid-file lock; a mismatching --id is refused too.
+	for _, args := range [][]string{{"--id", "1"}, {"--id", "2"}} {
+		out, err := exec.Command(walkeeperBin(t), append([]string{"-D", p.dataDir, "--listen-pg=127.0.0.1:0", "--listen-http=127.0.0.1:0"}, args...)...).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "data directory is in use by another process") {
+			t.Errorf("second walkeeper %v: %v\n%s", args, err, out)
+		}
+	}
 	if !strings.Contains(p.stdout.String(), `"conn_id":`) {
 		t.Errorf("no conn_id in logs:\n%s", p.stdout.String())
 	}
 	p.stop(t, syscall.SIGTERM)
+
+	// After a clean exit the id is kept; a different --id is refused.
+	out, err := exec.Command(walkeeperBin(t), "-D", p.dataDir, "--id", "2", "--listen-pg=127.0.0.1:0", "--listen-http=127.0.0.1:0").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), "--id does not match the stored node id") {
+		t.Errorf("restart with another id: %v\n%s", err, out)
+	}
+	if id, err := os.ReadFile(filepath.Join(p.dataDir, "safekeeper.id")); err != nil || string(id) != "1" {
+		t.Errorf("safekeeper.id %q %v", id, err)
+	}
 }
 
 // keyPair is an Ed25519 key with its public half written as PEM.
