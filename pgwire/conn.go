@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -18,23 +19,38 @@ import (
 // ErrAuth is returned by the handshake when a token is refused.
 var ErrAuth = errors.New("JWT authentication failed")
 
+// ErrInterrupted is returned by reads after CopyBoth.InterruptReceive.
+var ErrInterrupted = errors.New("receive interrupted")
+
 // deadlineReader re-arms the read deadline before every read, giving the
-// connection an inactivity timeout.
+// connection an inactivity timeout. Once interrupted, every read fails.
 type deadlineReader struct {
-	nc      net.Conn
-	timeout time.Duration
+	nc          net.Conn
+	timeout     time.Duration
+	interrupted atomic.Bool
 }
 
-func (r deadlineReader) Read(p []byte) (int, error) {
+func (r *deadlineReader) Read(p []byte) (int, error) {
 	_ = r.nc.SetReadDeadline(time.Now().Add(r.timeout))
+	// Checked after arming the deadline: an interrupt that lands before
+	// this check is seen here, one after it moves the deadline to the past.
+	if r.interrupted.Load() {
+		return 0, ErrInterrupted
+	}
 	return r.nc.Read(p)
+}
+
+// interrupt makes a blocked and every later Read fail promptly.
+func (r *deadlineReader) interrupt() {
+	r.interrupted.Store(true)
+	_ = r.nc.SetReadDeadline(time.Unix(1, 0))
 }
 
 // conn is one client connection.
 type conn struct {
 	srv       *Server
 	nc        net.Conn
-	r         io.Reader
+	r         *deadlineReader
 	be        *pgproto3.Backend // used only for receiving
 	w         *writer
 	log       *slog.Logger
@@ -51,7 +67,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	c := &conn{
 		srv: s,
 		nc:  nc,
-		r:   deadlineReader{nc: nc, timeout: s.cfg.ReadTimeout},
+		r:   &deadlineReader{nc: nc, timeout: s.cfg.ReadTimeout},
 		w:   newWriter(nc, s.cfg.ReadTimeout),
 		log: s.log.With("conn_id", id),
 	}

@@ -123,6 +123,11 @@ func (cb *CopyBoth) SendCopyDone() error {
 	return cb.c.w.send(&pgproto3.CopyDone{})
 }
 
+// InterruptReceive makes a blocked and every later Receive return an error
+// wrapping ErrInterrupted, without closing the connection: the handler can
+// still send an ErrorResponse. Safe to call from any goroutine.
+func (cb *CopyBoth) InterruptReceive() { cb.c.r.interrupt() }
+
 // Close closes the connection. It is idempotent and unblocks Receive and
 // Send in other goroutines.
 func (cb *CopyBoth) Close() error {

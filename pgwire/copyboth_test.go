@@ -183,3 +183,27 @@ func TestCopyBothNotStarted(t *testing.T) {
 		t.Errorf("SendCopyDone: %v", err)
 	}
 }
+
+// TestInterruptReceive: a Receive blocked on a silent client returns
+// ErrInterrupted once interrupted, later ones too, and the handler can still
+// send an ErrorResponse on the open connection.
+func TestInterruptReceive(t *testing.T) {
+	h := &fakeHandler{walPush: func(ctx context.Context, s *Session, opts WALPushOptions, cb *CopyBoth) error {
+		if err := cb.Start(); err != nil {
+			return err
+		}
+		errc := make(chan error, 1)
+		go func() { _, err := cb.Receive(); errc <- err }()
+		cb.InterruptReceive()
+		if err := <-errc; !errors.Is(err, ErrInterrupted) {
+			return fmt.Errorf("blocked Receive: %v", err)
+		}
+		if _, err := cb.Receive(); !errors.Is(err, ErrInterrupted) {
+			return fmt.Errorf("later Receive: %v", err)
+		}
+		return cb.SendError(SQLStateInternalError, "interrupted on purpose")
+	}}
+	addr := startServer(t, Config{Handler: h})
+	c := startCopy(t, addr)
+	c.expect(mustEncodeBackend(t, &pgproto3.ErrorResponse{Severity: "ERROR", Code: SQLStateInternalError, Message: "interrupted on purpose"}))
+}

@@ -15,7 +15,10 @@ import (
 
 	"github.com/walkeeper/walkeeper/auth"
 	"github.com/walkeeper/walkeeper/ids"
+	"github.com/walkeeper/walkeeper/metrics"
 	"github.com/walkeeper/walkeeper/pgwire"
+	"github.com/walkeeper/walkeeper/timeline"
+	"github.com/walkeeper/walkeeper/walstore"
 )
 
 // httpShutdownTimeout bounds the wait for in-flight HTTP requests.
@@ -129,8 +132,28 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 	if st, err := os.Stat(dir); err == nil && st.Mode().Perm()&0o050 == 0o050 {
 		mode = 0o750
 	}
+	m := metrics.New()
+	reg := timeline.NewRegistry(timeline.Config{
+		DataDir:        dir,
+		NodeID:         id,
+		NoSync:         cfg.NoSync,
+		Logger:         log,
+		PersistSeconds: m.PersistControlSeconds,
+		WALMetrics: &walstore.Metrics{
+			WriteSeconds: m.WriteWALSeconds,
+			WriteBytes:   m.WriteWALBytes,
+			FlushSeconds: m.FlushWALSeconds,
+			OpSeconds:    func(op string) walstore.Observer { return m.StorageOperation.WithLabelValues(op) },
+		},
+	})
+	if _, err := reg.Load(); err != nil {
+		return err
+	}
+	defer reg.Close()
+	m.Timelines.Set(float64(len(reg.List())))
+
 	g, gctx := errgroup.WithContext(ctx)
-	h := noTimelines{}
+	h := &handler{reg: reg, metrics: m, log: log}
 	pgCfg := pgwire.Config{Handler: h, Auth: pgAuth, DataDirMode: mode, Logger: log.With("listener", "pg")}
 	g.Go(func() error { return pgwire.NewServer(pgCfg).Serve(gctx, ls.pg) })
 	if ls.pgTenantOnly != nil {
