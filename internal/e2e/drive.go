@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -120,24 +121,38 @@ func RandomChunks(rng *mrand.Rand) func() int {
 // FixedChunks always returns n.
 func FixedChunks(n int) func() int { return func() int { return n } }
 
+// StreamOptions shape a Stream.
+type StreamOptions struct {
+	// Chunks gives the size of each AppendRequest (required).
+	Chunks func() int
+	// Pause, if set, is called after each append; a positive result makes
+	// the sender sleep that long, which lets the server's queue drain and
+	// so makes it flush and acknowledge at that arbitrary point.
+	Pause func() time.Duration
+	// OnAck, if set, sees every AppendResponse and may stop the stream by
+	// returning an error.
+	OnAck func(walproto.AppendResponse) error
+}
+
 // Stream appends w's bytes in [from, to) from a sender goroutine, as the
 // walproposer pipelines them, and receives AppendResponses until one
-// reports flush_lsn ≥ to. onAck, if set, sees every response and may stop
-// the stream with an error. It returns the last flush_lsn received.
-func Stream(ctx context.Context, c *proposer.Conn, w *WAL, from, to pgwal.LSN, chunks func() int, onAck func(walproto.AppendResponse) error) (pgwal.LSN, error) {
+// reports flush_lsn ≥ to. It returns the last flush_lsn received.
+func Stream(ctx context.Context, c *proposer.Conn, w *WAL, from, to pgwal.LSN, o StreamOptions) (pgwal.LSN, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sent := make(chan error, 1)
 	go func() {
-		for pos := from; pos < to; {
-			n := min(pgwal.LSN(chunks()), to-pos)
+		for pos := from; pos < to && ctx.Err() == nil; {
+			n := min(pgwal.LSN(o.Chunks()), to-pos)
 			if err := c.Append(pos, w.Bytes(pos, pos+n), 0, 0); err != nil {
 				sent <- err
 				return
 			}
 			pos += n
-			if ctx.Err() != nil {
-				break
+			if o.Pause != nil {
+				if d := o.Pause(); d > 0 {
+					time.Sleep(d)
+				}
 			}
 		}
 		sent <- nil
@@ -152,8 +167,8 @@ func Stream(ctx context.Context, c *proposer.Conn, w *WAL, from, to pgwal.LSN, c
 		if !ok {
 			return flush, fmt.Errorf("%T instead of AppendResponse", m)
 		}
-		if onAck != nil {
-			if err := onAck(ar); err != nil {
+		if o.OnAck != nil {
+			if err := o.OnAck(ar); err != nil {
 				return flush, err
 			}
 		}
