@@ -76,16 +76,18 @@ func (w *Walkeeper) start(t testing.TB) {
 	t.Helper()
 	args := append([]string{"-D", w.DataDir, "--id", fmt.Sprint(w.ID), "--log-format=json",
 		"--listen-pg=127.0.0.1:0", "--listen-http=127.0.0.1:0"}, w.Args...)
-	w.cmd = exec.Command(w.Bin, args...)
-	w.exited = make(chan error, 1)
-	w.log = &syncBuffer{}
+	// Each run has its own command, log and exit channel: the goroutines
+	// of a killed run may still be draining when the next one starts.
+	cmd := exec.Command(w.Bin, args...)
+	exited := make(chan error, 1)
+	log := &syncBuffer{}
 	pr, pw := io.Pipe()
-	w.cmd.Stdout = pw
-	w.cmd.Stderr = w.log
-	if err := w.cmd.Start(); err != nil {
+	cmd.Stdout = pw
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { w.exited <- w.cmd.Wait(); pw.Close() }()
+	go func() { exited <- cmd.Wait(); pw.Close() }()
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -93,7 +95,7 @@ func (w *Walkeeper) start(t testing.TB) {
 		found := false
 		for sc.Scan() {
 			line := sc.Text()
-			w.log.Write([]byte(line + "\n"))
+			log.Write([]byte(line + "\n"))
 			if !found && strings.Contains(line, "walkeeper listening: ") {
 				var rec struct {
 					PG string `json:"pg"`
@@ -108,23 +110,24 @@ func (w *Walkeeper) start(t testing.TB) {
 			close(ready)
 		}
 	}()
-	log := w.log
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("walkeeper %s log:\n%s", w.DataDir, log.String())
-		}
-	})
-	cmd := w.cmd
 	t.Cleanup(func() { cmd.Process.Kill() })
+	if w.cmd == nil {
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("walkeeper %s log (last run):\n%s", w.DataDir, w.Log())
+			}
+		})
+	}
+	w.cmd, w.exited, w.log = cmd, exited, log
 	select {
 	case addr, ok := <-ready:
 		if !ok || addr == "" {
-			t.Fatalf("walkeeper did not report its address:\n%s", w.log.String())
+			t.Fatalf("walkeeper did not report its address:\n%s", log.String())
 		}
 		w.Addr = addr
 	case <-time.After(30 * time.Second):
-		w.cmd.Process.Kill()
-		t.Fatalf("walkeeper did not start:\n%s", w.log.String())
+		cmd.Process.Kill()
+		t.Fatalf("walkeeper did not start:\n%s", log.String())
 	}
 }
 
