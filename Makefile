@@ -7,7 +7,7 @@ BENCHTIME ?= 2s
 
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build run test test-short bench lint fmt fuzz clean
+.PHONY: all build run test test-short bench bench-go lint fmt fuzz clean
 
 all: build
 
@@ -27,8 +27,14 @@ test:
 test-short:
 	$(GO) test -short ./...
 
-## bench: Go benchmarks, each beside its baseline measured in the same run
+## bench: WAL push path over TCP (cmd/wkbench) beside raw write+fdatasync baselines
+## measured in the same run, with ratios and goals (see docs/benchmarks.md)
+BENCHROUNDS ?= 7
 bench:
+	$(GO) run ./cmd/wkbench -rounds $(BENCHROUNDS)
+
+## bench-go: every Go benchmark (go test -bench)
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./...
 
 ## lint: gofmt check and go vet
