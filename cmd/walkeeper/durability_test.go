@@ -54,7 +54,7 @@ func TestVotePersistsAcrossSIGKILL(t *testing.T) {
 	}
 }
 
-// TestSIGKILLDuringStreaming kills the real binary (fsync on) at 20 random
+// TestSIGKILLDurability kills the real binary (fsync on) at 20 random
 // moments while real PostgreSQL WAL streams into it. After each restart
 // the flush_lsn (TIMELINE_STATUS and a new election's VoteResponse) is at
 // least every flush_lsn acknowledged before the kill, and the stored bytes
@@ -102,10 +102,23 @@ func TestSIGKILLDurability(t *testing.T) {
 		to := min(w.End, start+pgwal.LSN(256<<10+rng.IntN(6<<20)))
 		var mu sync.Mutex
 		done := make(chan error, 1)
+		// The kill comes right after the sender has passed a random byte
+		// of the burst (plus up to 2 ms), so it always lands while appends
+		// are in flight, however fast the machine is.
+		killAt := start + pgwal.LSN(rng.IntN(int(to-start)))
+		reached := make(chan struct{})
+		var reachedOnce sync.Once
+		sentTo := start
 		chunks := e2e.RandomChunks(rand.New(rand.NewPCG(seed, uint64(k))))
 		go func() {
 			_, err := e2e.Stream(ctx, c, w, start, to, e2e.StreamOptions{
-				Chunks: chunks,
+				Chunks: func() int {
+					n := chunks()
+					if sentTo += pgwal.LSN(n); sentTo >= killAt {
+						reachedOnce.Do(func() { close(reached) })
+					}
+					return n
+				},
 				OnAck: func(ar walproto.AppendResponse) error {
 					mu.Lock()
 					acked = max(acked, ar.FlushLSN)
@@ -115,7 +128,12 @@ func TestSIGKILLDurability(t *testing.T) {
 			})
 			done <- err
 		}()
-		time.Sleep(time.Duration(rng.IntN(40_000)) * time.Microsecond)
+		select {
+		case <-reached:
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+		time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
 		wk.Kill(t)
 		if err := <-done; err != nil {
 			midStream++
