@@ -120,6 +120,9 @@ func TestSIGKILLDurability(t *testing.T) {
 					return n
 				},
 				OnAck: func(ar walproto.AppendResponse) error {
+					if !w.IsBoundary(ar.FlushLSN) {
+						t.Errorf("flush_lsn %s acknowledged is not a record boundary", ar.FlushLSN)
+					}
 					mu.Lock()
 					acked = max(acked, ar.FlushLSN)
 					mu.Unlock()
