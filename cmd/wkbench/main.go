@@ -12,6 +12,8 @@
 //     last byte; baseline: the same bytes in 128 KiB writes into a
 //     preallocated file with as many fdatasyncs as the server acknowledged
 //     flushes (no fdatasync with fsync off);
+//   - a reference (not a goal): the same bytes over a bare loopback TCP
+//     connection into a pwrite loop, with no protocol, decoding or fsync;
 //   - commit latency: one small append (≥ 256 bytes, ending at a record
 //     boundary, so the server must fdatasync it) at a time to its
 //     AppendResponse (fsync on); baseline: one write of the same size plus
@@ -77,6 +79,7 @@ type figures struct {
 	ingestOn, ingestOnBase, ingestOff, ingestOffBase []float64 // MB/s
 	p50, p99, p50Base, p99Base                       []float64 // ms
 	syncs                                            []float64
+	ceiling                                          []float64 // MB/s
 }
 
 func run(tb *e2e.ProgramTB, rounds, commits, size int, dir string) error {
@@ -126,6 +129,11 @@ func run(tb *e2e.ProgramTB, rounds, commits, size int, dir string) error {
 				f.ingestOff, f.ingestOffBase = append(f.ingestOff, res.MBps()), append(f.ingestOffBase, base)
 			}
 		}
+		d, err := e2e.TransportCeiling(dir, data, walproto.MaxWALPerAppend)
+		if err != nil {
+			return err
+		}
+		f.ceiling = append(f.ceiling, float64(len(data))/d.Seconds()/1e6)
 		cfrom := w.CommitFrom()
 		lat, sizes, err := commitLatency(ctx, onAddr, w, cfrom, commits, size)
 		if err != nil {
@@ -222,6 +230,9 @@ func report(out *os.File, f *figures, rounds int) {
 	tw.Flush()
 	fmt.Fprintf(out, "medians of %d rounds; fdatasyncs per fsync-on ingest (= server flush acks, used by the baseline): %.0f\n",
 		rounds, e2e.Median(f.syncs))
+	c := e2e.Median(f.ceiling)
+	fmt.Fprintf(out, "reference, not a goal: loopback TCP + pwrite with no protocol, decoding or fsync: %.0f MB/s (ours fsync on %.2f, off %.2f of it)\n",
+		c, e2e.Median(f.ingestOn)/c, e2e.Median(f.ingestOff)/c)
 }
 
 func yes(ok bool) string {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -190,4 +192,60 @@ func Median(x []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// TransportCeiling sends data over a loopback TCP connection in chunk-byte
+// writes to a reader that pwrites it into a preallocated file in dir, with
+// no framing, protocol, decoding or fsync, and times it until the reader
+// has written the last byte. It is a reference for what any networked
+// receiver on this machine can reach, not a goal.
+func TransportCeiling(dir string, data []byte, chunk int) (time.Duration, error) {
+	f, err := baselineFile(dir, int64(len(data)))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	done := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, chunk)
+		for off := 0; off < len(data); {
+			n, err := io.ReadFull(c, buf[:min(chunk, len(data)-off)])
+			if err != nil {
+				done <- err
+				return
+			}
+			if _, err := f.WriteAt(buf[:n], int64(off)); err != nil {
+				done <- err
+				return
+			}
+			off += n
+		}
+		done <- nil
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	begin := time.Now()
+	for off := 0; off < len(data); off += chunk {
+		if _, err := c.Write(data[off:min(off+chunk, len(data))]); err != nil {
+			return 0, err
+		}
+	}
+	if err := <-done; err != nil {
+		return 0, err
+	}
+	return time.Since(begin), nil
 }
