@@ -19,6 +19,9 @@ import (
 // gets ProposerElected at the common point and truncates its divergent
 // tail. Afterwards all three hold identical WAL.
 func TestDivergentTailTruncated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams tens of MB of real WAL")
+	}
 	w := e2e.SharedWAL(t)
 	s := midPageStart(t, w)
 	x1 := w.RecordAtOrAfter(s + 200_000)  // written by A to all three

@@ -42,6 +42,9 @@ func midPageStart(t *testing.T, w *e2e.WAL) pgwal.LSN {
 // segments must equal PostgreSQL's pg_wal files over the streamed range,
 // and pg_waldump must read them from the first segment's synthetic prefix.
 func TestRealWALRandomChunks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams tens of MB of real WAL")
+	}
 	w := e2e.SharedWAL(t)
 	start := midPageStart(t, w)
 	dataDir := t.TempDir()

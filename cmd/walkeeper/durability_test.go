@@ -61,6 +61,9 @@ func TestVotePersistsAcrossSIGKILL(t *testing.T) {
 // up to it equal PostgreSQL's. Each round streams a short burst from where
 // the previous one ended, under a new term.
 func TestSIGKILLDurability(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams tens of MB of real WAL")
+	}
 	w := e2e.SharedWAL(t)
 	bin := e2e.BuildWalkeeper(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
