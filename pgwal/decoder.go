@@ -1,0 +1,237 @@
+package pgwal
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Record is one complete WAL record found by the Decoder.
+type Record struct {
+	StartLSN LSN // where the record's header begins
+	EndLSN   LSN // unaligned end (page headers inside the record count)
+	// NextLSN is where the next record starts: align8(EndLSN), or the next
+	// segment start after XLOG_SWITCH. It is the "record-aligned" LSN that
+	// walstore reports.
+	NextLSN LSN
+	Header  XLogRecord
+	// Data is the whole reassembled record, header included, without page
+	// headers. It aliases decoder memory and is valid until the next Feed or
+	// Next.
+	Data []byte
+}
+
+type decoderState uint8
+
+const (
+	stateWaiting      decoderState = iota // next byte (after a page header) starts a record
+	stateReassembling                     // copying a record that crosses pages
+	stateSkipping                         // skipping padding or the tail of a switched segment
+)
+
+// shrinkAbove is the input buffer capacity above which Feed gives memory
+// back once the buffer is mostly consumed.
+const shrinkAbove = 4 << 20
+
+// Decoder finds WAL records in a byte stream fed in arbitrary chunks; it is
+// PostgreSQL's xlogreader reduced to what a safekeeper needs (the state
+// machine of spec replication.md §7.6). Not safe for concurrent use.
+type Decoder struct {
+	segSize uint64
+	magic   uint16 // expected xlp_magic; 0 accepts any known version
+
+	lsn LSN    // position of buf[off]
+	buf []byte // fed bytes; buf[off:] not yet consumed
+	off int
+
+	state     decoderState
+	contLen   uint32 // bytes of the record being reassembled still to come
+	recStart  LSN
+	rec       []byte // reassembly buffer, reused
+	skipUntil LSN
+	endLSN    LSN // unaligned end of the last complete record
+	err       error
+}
+
+// NewDecoder starts decoding at start, which must be a record start (not
+// inside a page header; if start is exactly at a page/segment boundary, the
+// header is parsed first). pgVersion is PG_VERSION_NUM (e.g. 150004) or a
+// major (15); 0 accepts any known magic. Segments are 16 MiB, as in the
+// reference safekeeper.
+func NewDecoder(start LSN, pgVersion uint32) *Decoder {
+	return NewDecoderSegSize(start, pgVersion, DefaultSegmentSize)
+}
+
+// NewDecoderSegSize is NewDecoder for another wal_segment_size (a power of
+// two from 1 MiB to 1 GiB); it decides where long page headers are.
+func NewDecoderSegSize(start LSN, pgVersion uint32, segSize uint32) *Decoder {
+	d := &Decoder{segSize: uint64(segSize), lsn: start, endLSN: start, skipUntil: start}
+	if pgVersion != 0 {
+		m, ok := PageMagic(pgVersion)
+		if !ok {
+			d.err = decodeErr(start, ErrUnsupportedVersion, "PostgreSQL version %d", pgVersion)
+		}
+		d.magic = m
+	}
+	if segSize < 1<<20 || segSize > 1<<30 || segSize&(segSize-1) != 0 {
+		d.err = decodeErr(start, ErrUnsupportedVersion, "segment size %d", segSize)
+	}
+	if start%8 != 0 || (start.PageOffset() != 0 && start.PageOffset() < SizeOfXLogShortPHD) ||
+		(uint64(start)%d.segSize != 0 && uint64(start)%d.segSize < SizeOfXLogLongPHD) {
+		d.err = decodeErr(start, ErrBadContRecord, "start is not a record start")
+	}
+	return d
+}
+
+// Feed adds bytes continuing at FedLSN. The decoder copies what it keeps,
+// so b may be reused when Feed returns. Feed invalidates Record.Data.
+func (d *Decoder) Feed(b []byte) {
+	rest := len(d.buf) - d.off
+	if cap(d.buf) > shrinkAbove && rest+len(b) < cap(d.buf)/4 {
+		nb := make([]byte, rest, max(rest+len(b), 64<<10))
+		copy(nb, d.buf[d.off:])
+		d.buf = nb
+	} else if d.off > 0 {
+		copy(d.buf, d.buf[d.off:])
+		d.buf = d.buf[:rest]
+	}
+	d.off = 0
+	d.buf = append(d.buf, b...)
+}
+
+// FedLSN is the end of the bytes fed so far.
+func (d *Decoder) FedLSN() LSN { return d.lsn + LSN(len(d.buf)-d.off) }
+
+// LSN is the unaligned end of the last complete record (the start LSN until
+// a record is complete).
+func (d *Decoder) LSN() LSN { return d.endLSN }
+
+// Next returns the next complete record. ok is false when more input is
+// needed. An error means corrupt WAL (or zero-filled WAL: the end of the
+// log) and is sticky: every later call returns it.
+func (d *Decoder) Next() (rec Record, ok bool, err error) {
+	if d.err != nil {
+		return Record{}, false, d.err
+	}
+	rec, ok, err = d.next()
+	if err != nil {
+		d.err = err
+	}
+	return rec, ok, err
+}
+
+func (d *Decoder) next() (Record, bool, error) {
+	for {
+		avail := len(d.buf) - d.off
+		if d.state == stateSkipping {
+			n := uint64(d.skipUntil - d.lsn)
+			if uint64(avail) < n {
+				d.advance(avail)
+				return Record{}, false, nil
+			}
+			d.advance(int(n))
+			d.state = stateWaiting
+			avail -= int(n)
+		}
+		if d.lsn%XLogBlockSize == 0 {
+			n, err := d.pageHeader(avail)
+			if err != nil || n == 0 {
+				return Record{}, false, err
+			}
+			d.advance(n)
+			avail -= n
+		}
+		pageLeft := int(XLogBlockSize - d.lsn%XLogBlockSize)
+		if d.state == stateWaiting {
+			if avail < 4 {
+				return Record{}, false, nil
+			}
+			totLen := binary.LittleEndian.Uint32(d.buf[d.off:])
+			if totLen < SizeOfXLogRecord || totLen > MaxRecordSize {
+				return Record{}, false, decodeErr(d.lsn, ErrBadRecordLength, "%d", totLen)
+			}
+			d.recStart = d.lsn
+			if int(totLen) <= pageLeft {
+				if avail < int(totLen) {
+					return Record{}, false, nil
+				}
+				data := d.buf[d.off : d.off+int(totLen)]
+				d.advance(int(totLen))
+				return d.complete(data)
+			}
+			d.contLen = totLen
+			d.rec = d.rec[:0]
+			d.state = stateReassembling
+		}
+		n := min(int(d.contLen), pageLeft, avail)
+		d.rec = append(d.rec, d.buf[d.off:d.off+n]...)
+		d.advance(n)
+		d.contLen -= uint32(n)
+		if d.contLen == 0 {
+			return d.complete(d.rec)
+		}
+		if n == avail {
+			return Record{}, false, nil
+		}
+	}
+}
+
+func (d *Decoder) advance(n int) {
+	d.off += n
+	d.lsn += LSN(n)
+}
+
+// pageHeader validates the page header at d.lsn and returns its size, or 0
+// when it is not fully buffered yet.
+func (d *Decoder) pageHeader(avail int) (int, error) {
+	size := SizeOfXLogShortPHD
+	long := uint64(d.lsn)%d.segSize == 0
+	if long {
+		size = SizeOfXLogLongPHD
+	}
+	if avail < size {
+		return 0, nil
+	}
+	h := parseShortHeader(d.buf[d.off:])
+	switch {
+	case d.magic != 0 && h.Magic != d.magic, d.magic == 0 && !isKnownMagic(h.Magic):
+		return 0, decodeErr(d.lsn, ErrBadMagic, "%04X", h.Magic)
+	case h.PageAddr != d.lsn:
+		return 0, decodeErr(d.lsn, ErrBadPageAddr, "xlp_pageaddr %s", h.PageAddr)
+	case h.Info&^xlpAllFlags != 0, long != (h.Info&XLPLongHeader != 0):
+		return 0, decodeErr(d.lsn, ErrBadPageHeader, "xlp_info %04X", h.Info)
+	}
+	cont := h.Info&XLPFirstIsContRecord != 0
+	if d.state == stateReassembling {
+		if !cont || h.RemLen != d.contLen {
+			return 0, decodeErr(d.lsn, ErrBadContRecord,
+				"record at %s needs %d more bytes, page has flags %04X rem_len %d", d.recStart, d.contLen, h.Info, h.RemLen)
+		}
+	} else if cont || h.RemLen != 0 {
+		return 0, decodeErr(d.lsn, ErrBadContRecord, "no record continues here, page has flags %04X rem_len %d", h.Info, h.RemLen)
+	}
+	return size, nil
+}
+
+// complete checks the CRC of a finished record and arranges to skip to the
+// next record start.
+func (d *Decoder) complete(data []byte) (Record, bool, error) {
+	h := parseRecordHeader(data)
+	if got := RecordCRC(data); got != h.CRC {
+		return Record{}, false, decodeErr(d.recStart, ErrBadCRC, "computed %08X, xl_crc %08X", got, h.CRC)
+	}
+	end := d.lsn
+	next := end.Align8()
+	if h.IsSwitch() {
+		seg := LSN(d.segSize)
+		next = (end + seg - 1) / seg * seg
+	}
+	d.endLSN = end
+	d.state = stateSkipping
+	d.skipUntil = next
+	return Record{StartLSN: d.recStart, EndLSN: end, NextLSN: next, Header: h, Data: data}, true, nil
+}
+
+// String describes the decoder position, for logs and test failures.
+func (d *Decoder) String() string {
+	return fmt.Sprintf("Decoder{lsn %s, fed %s, state %d, end %s}", d.lsn, d.FedLSN(), d.state, d.endLSN)
+}
