@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"github.com/walkeeper/walkeeper/interpreted"
@@ -88,6 +93,36 @@ func TestRealWAL(t *testing.T) {
 		t.Logf("%d records need the vanilla heap layout", failed)
 	})
 	t.Run("batcher", func(t *testing.T) { checkBatcher(t, w, recs) })
+	if *updateCorpus {
+		writeCorpus(t, recs)
+	}
+}
+
+var updateCorpus = flag.Bool("update-corpus", false, "write one real record of each kind to testdata/fuzz/FuzzInterpret")
+
+// writeCorpus stores the first record of each (rmgr, info) kind, shortest
+// first, as FuzzInterpret seeds (mode 13: PostgreSQL 15, vanilla heap, four
+// shards).
+func writeCorpus(t *testing.T, recs []interpretedRec) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzInterpret")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[[2]uint8]bool{}
+	for _, r := range recs {
+		h := r.rec.Header
+		k := [2]uint8{h.RMID, h.Info}
+		if seen[k] || len(r.rec.Data) > 4*pgwal.XLogBlockSize {
+			continue
+		}
+		seen[k] = true
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%s)\nbyte(%d)\n", strconv.Quote(string(r.rec.Data)), 13)
+		name := fmt.Sprintf("real-pg15-rmgr%d-info%02x", h.RMID, h.Info)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("wrote %d corpus files", len(seen))
 }
 
 func interpretAll(t *testing.T, w *realWAL, dump []waldumpRecord) []interpretedRec {
