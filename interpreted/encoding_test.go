@@ -109,6 +109,9 @@ func TestRecordsProto(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("protobuf\n got %x\nwant %x", got, want)
 	}
+	if gen, err := MarshalRecordsProto(nil, rs); err != nil || !bytes.Equal(gen, want) {
+		t.Fatalf("generated code\n got %x\nwant %x (%v)", gen, want, err)
+	}
 	back, err := ParseRecordsProto(want)
 	if err != nil {
 		t.Fatal(err)
@@ -132,6 +135,13 @@ func TestNextRecordLSNAlwaysPresent(t *testing.T) {
 	got, _ = AppendRecordsProto(nil, &Records{NextRecordLSN: 0x1000, RawWALStartLSN: Some(pgwal.LSN(0))})
 	if want := hx(t, "10 8020 18 00"); !bytes.Equal(got, want) {
 		t.Fatalf("empty batch = %x, want %x", got, want)
+	}
+	for _, rs := range []*Records{{}, {NextRecordLSN: 0x1000, RawWALStartLSN: Some(pgwal.LSN(0))}} {
+		gen, _ := MarshalRecordsProto(nil, rs)
+		fast, _ := AppendRecordsProto(nil, rs)
+		if !bytes.Equal(gen, fast) {
+			t.Fatalf("generated %x, direct %x", gen, fast)
+		}
 	}
 	if _, err := ParseRecordsProto(hx(t, "18 00")); err == nil {
 		t.Fatal("batch without next_record_lsn accepted")

@@ -60,6 +60,12 @@ func FuzzInterpret(f *testing.F) {
 			if !bytes.Equal(AppendRecordsBincode(nil, back), enc) {
 				t.Fatal("bincode round trip changed the record")
 			}
+			rs := &Records{Records: out[i : i+1], NextRecordLSN: 0x2000, RawWALStartLSN: Some(pgwal.LSN(0x1FF8))}
+			gen, _ := MarshalRecordsProto(nil, rs)
+			fast, _ := AppendRecordsProto(nil, rs)
+			if !bytes.Equal(gen, fast) {
+				t.Fatalf("protobuf: generated %x, direct %x", gen, fast)
+			}
 		}
 	})
 }
@@ -116,6 +122,9 @@ func FuzzParseRecordsProto(f *testing.F) {
 		enc, err := AppendRecordsProto(nil, rs)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if gen, _ := MarshalRecordsProto(nil, rs); !bytes.Equal(gen, enc) {
+			t.Fatalf("generated %x, direct %x", gen, enc)
 		}
 		back, err := ParseRecordsProto(enc)
 		if err != nil || !reflect.DeepEqual(AppendRecordsBincode(nil, back), AppendRecordsBincode(nil, rs)) {

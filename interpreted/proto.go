@@ -64,8 +64,16 @@ func recordToProto(r *Record) *interpretedpb.InterpretedWalRecord {
 	return p
 }
 
-// AppendRecordsProto appends the protobuf encoding of rs.
+// AppendRecordsProto appends the protobuf encoding of rs. It writes the
+// bytes directly (see protowire.go); they equal MarshalRecordsProto's.
 func AppendRecordsProto(dst []byte, rs *Records) ([]byte, error) {
+	return appendRecordsProtoFast(dst, rs), nil
+}
+
+// MarshalRecordsProto appends the protobuf encoding of rs made with the
+// generated messages (ToProto and proto.Marshal): the reference that
+// AppendRecordsProto is tested against.
+func MarshalRecordsProto(dst []byte, rs *Records) ([]byte, error) {
 	return proto.MarshalOptions{}.MarshalAppend(dst, ToProto(rs))
 }
 

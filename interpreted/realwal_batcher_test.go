@@ -53,6 +53,10 @@ func checkBatcher(t *testing.T, w *realWAL, recs []interpretedRec) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			gen, _ := interpreted.MarshalRecordsProto(nil, &bt.Records)
+			if direct, _ := interpreted.AppendRecordsProto(nil, &bt.Records); !bytes.Equal(gen, direct) {
+				t.Fatalf("sender %d: direct protobuf encoding differs from the generated code's", bt.Sender)
+			}
 			wire += len(msg)
 			raw += len(interpreted.AppendRecordsBincode(nil, &bt.Records))
 			if m.StreamingLSN != c.WALEndLSN || m.CommitLSN != w.end ||
