@@ -96,3 +96,25 @@ func TestMetadataBincodeErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSettings(t *testing.T) {
+	for s, want := range map[string]HeapLayout{"neon": HeapLayoutNeon, "vanilla": HeapLayoutVanilla} {
+		if got, err := ParseHeapLayout(s); err != nil || got != want || got.String() != s {
+			t.Errorf("ParseHeapLayout(%q) = %v, %v", s, got, err)
+		}
+	}
+	for s, want := range map[string]Format{"protobuf": FormatProtobuf, "bincode": FormatBincode} {
+		if got, err := ParseFormat(s); err != nil || got != want || got.String() != s {
+			t.Errorf("ParseFormat(%q) = %v, %v", s, got, err)
+		}
+	}
+	if _, err := ParseHeapLayout("pg"); err == nil {
+		t.Error("ParseHeapLayout accepted pg")
+	}
+	if _, err := ParseFormat("json"); err == nil {
+		t.Error("ParseFormat accepted json")
+	}
+	if _, err := NewInterpreter(Config{PGVersion: 13}); err == nil {
+		t.Error("PostgreSQL 13 accepted")
+	}
+}

@@ -18,6 +18,17 @@ const (
 	FormatBincode                // "bincode"
 )
 
+// ParseFormat accepts the protocol option's "protobuf" and "bincode".
+func ParseFormat(s string) (Format, error) {
+	switch s {
+	case "protobuf":
+		return FormatProtobuf, nil
+	case "bincode":
+		return FormatBincode, nil
+	}
+	return 0, fmt.Errorf("interpreted format %q: want protobuf or bincode", s)
+}
+
 func (f Format) String() string {
 	if f == FormatBincode {
 		return "bincode"
@@ -25,7 +36,9 @@ func (f Format) String() string {
 	return "protobuf"
 }
 
-// Compression is the compression option: none, or zstd at Level.
+// Compression is the compression option: none, or zstd at Level. The zstd
+// library has four speeds; levels map onto them as zstd.EncoderLevelFromZstd
+// says (1 and 2 are the fastest, what the pageserver asks for).
 type Compression struct {
 	Zstd  bool
 	Level int8 // zstd level as sent by the pageserver (it sends 1)
