@@ -28,9 +28,10 @@ const (
 	stateSkipping                         // skipping padding or the tail of a switched segment
 )
 
-// shrinkAbove is the input buffer capacity above which Feed gives memory
-// back once the buffer is mostly consumed.
-const shrinkAbove = 4 << 20
+// shrinkAbove is the buffer capacity above which the decoder gives memory
+// back: the input buffer once it is mostly consumed, the reassembly buffer
+// when the next record is much smaller.
+const shrinkAbove = 1 << 20
 
 // Decoder finds WAL records in a byte stream fed in arbitrary chunks; it is
 // PostgreSQL's xlogreader reduced to what a safekeeper needs (the state
@@ -160,6 +161,9 @@ func (d *Decoder) next() (Record, bool, error) {
 			}
 			d.contLen = totLen
 			d.rec = d.rec[:0]
+			if cap(d.rec) > shrinkAbove && int(totLen) < cap(d.rec)/4 {
+				d.rec = nil // give back the memory of an earlier huge record
+			}
 			d.state = stateReassembling
 		}
 		n := min(int(d.contLen), pageLeft, avail)

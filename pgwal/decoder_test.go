@@ -258,3 +258,45 @@ func TestDecoderErrorIsSticky(t *testing.T) {
 		t.Fatalf("errors %v, %v", err1, err2)
 	}
 }
+
+// TestDecoderBufferBounded checks that the input buffer is compacted and
+// gives memory back after a large Feed.
+func TestDecoderBufferBounded(t *testing.T) {
+	t.Parallel()
+	sizes := make([]int, 3000)
+	for i := range sizes {
+		sizes[i] = 100 + i%5000
+	}
+	start := LSN(0x1000028)
+	wal, want := synthWAL(start, sizes)
+	d := NewDecoder(start, 15)
+	n := 0
+	drain := func() {
+		for {
+			_, ok, err := d.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return
+			}
+			n++
+		}
+	}
+	half := len(wal) / 2
+	d.Feed(wal[:half])
+	drain()
+	if cap(d.buf) < half {
+		t.Fatalf("cap %d after feeding %d", cap(d.buf), half)
+	}
+	for off := half; off < len(wal); off += 1000 {
+		d.Feed(wal[off:min(off+1000, len(wal))])
+		drain()
+		if cap(d.buf) > 1<<20 {
+			t.Fatalf("input buffer still holds %d bytes of capacity", cap(d.buf))
+		}
+	}
+	if n != len(want) {
+		t.Fatalf("%d records, want %d", n, len(want))
+	}
+}
