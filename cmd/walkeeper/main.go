@@ -13,13 +13,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/server"
 )
-
-// dumpControlFile prints a control file as JSON (--dump-control-file).
-// HOOK: the control-file package sets this once it exists; until then the
-// flag reports "not available yet" and exits 2.
-var dumpControlFile func(path string, w io.Writer) error
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -36,11 +32,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if dump != "" {
-		if dumpControlFile == nil {
-			fmt.Fprintln(stderr, "walkeeper: --dump-control-file: not available yet")
-			return 2
-		}
-		if err := dumpControlFile(dump, stdout); err != nil {
+		if err := controlfile.Dump(stdout, dump); err != nil {
 			fmt.Fprintf(stderr, "walkeeper: --dump-control-file: %v\n", err)
 			return 1
 		}
