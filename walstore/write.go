@@ -38,10 +38,7 @@ func (s *Store) Write(start pgwal.LSN, b []byte) error {
 		}
 		s.writeLSN.Store(uint64(start))
 	}
-	if err := s.writeBytes(start, b); err != nil {
-		return err
-	}
-	err := s.decode(start, b)
+	err := s.writeAndDecode(start, b)
 	if m := s.cfg.Metrics; m != nil {
 		m.observeSince(m.WriteSeconds, t0)
 		if m.WriteBytes != nil {
@@ -131,33 +128,6 @@ func (s *Store) completeSegment(end pgwal.LSN) error {
 	}
 	s.flushLSN.Store(uint64(end))
 	return nil
-}
-
-// decode feeds the written bytes to the decoder and advances the record
-// positions: writeRecordLSN to each record end, flushRecordLSN to each
-// record end that is already durable.
-func (s *Store) decode(start pgwal.LSN, b []byte) error {
-	if s.dec == nil || s.decNext != start {
-		s.dec = s.cfg.newDecoder(start)
-	}
-	s.dec.Feed(b)
-	s.decNext = start + pgwal.LSN(len(b))
-	flushed := s.flushLSN.Load()
-	for {
-		end, ok, err := s.dec.NextEnd()
-		if err != nil {
-			s.pending.Store(true)
-			s.dec = nil
-			return fmt.Errorf("decode WAL after %s: %w", s.WriteRecordLSN(), err)
-		}
-		if !ok {
-			return nil
-		}
-		s.writeRecordLSN.Store(uint64(end))
-		if uint64(end) <= flushed {
-			s.flushRecordLSN.Store(uint64(end))
-		}
-	}
 }
 
 // Flush makes every written byte durable with one fdatasync (group
