@@ -220,3 +220,37 @@ func TestFlushErrorPoisons(t *testing.T) {
 	}
 	s.cur = nil
 }
+
+// TestWriteEndingAtSegmentEnd: a write that fills a segment completes it
+// (flushed, renamed) and opens the next one, so exactly one .partial
+// exists; reopening ends at the boundary.
+func TestWriteEndingAtSegmentEnd(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openFake(t, dir, 0)
+	start := pgwal.LSN(testSeg + testSeg/2)
+	if err := s.Truncate(start); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(start, fakeWAL(start, testSeg/2)); err != nil {
+		t.Fatal(err)
+	}
+	if s.FlushLSN() != 2*testSeg || s.RawFlushLSN() != 2*testSeg {
+		t.Fatalf("completing a segment flushed to %s (raw %s)", s.FlushLSN(), s.RawFlushLSN())
+	}
+	want := []string{"000000010000000000000001", "000000010000000000000002.partial"}
+	if got := segNames(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("segments %v, want %v", got, want)
+	}
+	s.Close()
+	s = openFake(t, dir, start)
+	if s.FlushLSN() != 2*testSeg {
+		t.Fatalf("reopened at %s", s.FlushLSN())
+	}
+	if err := s.Truncate(2 * testSeg); err != nil {
+		t.Fatal(err)
+	}
+	if got := segNames(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("after truncation: segments %v, want %v", got, want)
+	}
+}
