@@ -57,7 +57,7 @@ func makeRealWAL(t *testing.T) *realWAL {
 			t.Fatalf("pgbench %v: %v\n%s", args, err, out)
 		}
 	}
-	pgbench("-i", "-s", "1", "-q")
+	pgbench("-i", "-s", "2", "-q") // about 25 MB of WAL: records cross a segment boundary
 	pgbench("-c", "2", "-t", "300", "-n")
 	c.Psql(t, "SELECT pg_logical_emit_message(false, 'p', repeat('x', 20000))")
 	c.Psql(t, "CREATE TABLE big(t text); INSERT INTO big SELECT repeat(md5(i::text), 300) FROM generate_series(1, 200) i")
@@ -130,7 +130,7 @@ func TestRealWAL(t *testing.T) {
 		t.Fatalf("pg_waldump printed only %d records", len(want))
 	}
 	stream := w.stream(t)
-	seenBig, seenSwitch, seenMessage, blocks := false, false, false, 0
+	seenBig, seenSwitch, seenMessage, seenSegCross, blocks := false, false, false, false, 0
 	bigMessage := bytes.Repeat([]byte("x"), 20000)
 	r := rand.New(rand.NewPCG(7, 7))
 	for _, tc := range []struct {
@@ -168,6 +168,7 @@ func TestRealWAL(t *testing.T) {
 					}
 					blocks += len(dr.Blocks)
 					seenBig = seenBig || rec.Header.TotLen > 2*XLogBlockSize
+					seenSegCross = seenSegCross || rec.StartLSN.SegmentNumber(DefaultSegmentSize) != (rec.EndLSN-1).SegmentNumber(DefaultSegmentSize)
 					seenSwitch = seenSwitch || rec.Header.IsSwitch()
 					i++
 				}
@@ -178,9 +179,9 @@ func TestRealWAL(t *testing.T) {
 		})
 	}
 	t.Run("prefix", func(t *testing.T) { testPrefixWithWaldump(t, w, stream, want) })
-	if !seenBig || !seenSwitch || !seenMessage || blocks < len(want) {
-		t.Errorf("WAL lacks a multi-page record (%v), XLOG_SWITCH (%v), the message (%v) or blocks (%d)",
-			seenBig, seenSwitch, seenMessage, blocks)
+	if !seenBig || !seenSwitch || !seenMessage || !seenSegCross || blocks < len(want) {
+		t.Errorf("WAL lacks a multi-page record (%v), XLOG_SWITCH (%v), the message (%v), a record across segments (%v) or blocks (%d)",
+			seenBig, seenSwitch, seenMessage, seenSegCross, blocks)
 	}
 	t.Logf("%d records from %s to %s", len(want), w.start, w.end)
 }
