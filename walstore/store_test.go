@@ -254,3 +254,24 @@ func TestWriteEndingAtSegmentEnd(t *testing.T) {
 		t.Fatalf("after truncation: segments %v, want %v", got, want)
 	}
 }
+
+func TestOpenChecks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, cfg := range []Config{
+		{Dir: dir, SegSize: 64 << 10, PGVersion: 150000},     // too small for PostgreSQL
+		{Dir: dir, SegSize: 3 << 20, PGVersion: 150000},      // not a power of two
+		{Dir: filepath.Join(dir, "nope"), SegSize: 16 << 20}, // no directory
+	} {
+		if s, err := Open(cfg, 0, 0); err == nil {
+			s.Close()
+			t.Errorf("Open(%+v) succeeded", cfg)
+		}
+	}
+	for _, commit := range []pgwal.LSN{0x1000004, 0x1002010, 0x1000020} {
+		if s, err := Open(Config{Dir: dir, SegSize: 16 << 20, PGVersion: 150000}, commit, 0); err == nil {
+			s.Close()
+			t.Errorf("Open at commit_lsn %s (not a record boundary) succeeded", commit)
+		}
+	}
+}
