@@ -14,7 +14,7 @@ import (
 // A piece that fills a segment is fdatasynced and the segment renamed to
 // its full name, which also advances the flushed positions. The bytes are
 // decoded to advance WriteRecordLSN; a decode error is returned after the
-// bytes are written and sets pending truncation.
+// bytes are written and sets pending truncation. b is not retained.
 func (s *Store) Write(start pgwal.LSN, b []byte) error {
 	if err := s.usable(); err != nil {
 		return err
