@@ -1,0 +1,254 @@
+package acceptor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/walkeeper/walkeeper/walproto"
+	"golang.org/x/sync/errgroup"
+)
+
+// Pipeline sizes and periods of the reference WalAcceptor (§3.10).
+const (
+	// MsgQueueSize bounds the parsed messages waiting for the WalAcceptor
+	// (MSG_QUEUE_SIZE): with 128 KiB appends, about 32 MiB per connection.
+	// A full queue blocks the network reader, which back-pressures TCP.
+	MsgQueueSize = 256
+	// ReplyQueueSize bounds the replies waiting for the network writer.
+	ReplyQueueSize = 16
+	// FlushInterval is how often WAL is flushed and acknowledged while
+	// appends keep the inbound queue from draining.
+	FlushInterval = time.Second
+	// SlowEnqueueThreshold is how long the network reader waits on a full
+	// queue before logging a warning.
+	SlowEnqueueThreshold = 5 * time.Second
+)
+
+// Session runs one START_WAL_PUSH stream: a network reader parses each
+// CopyData payload into a bounded queue, the WalAcceptor processes the
+// messages in order against the timeline's Core and batches fsyncs, and a
+// network writer sends the replies. It never sends anything unsolicited:
+// the only replies are one AcceptorGreeting per greeting, one VoteResponse
+// per vote and AppendResponses after appends, so the walproposer's wait
+// states (after the greeting, after the vote) see nothing.
+type Session struct {
+	// Stream is the connection, already switched to CopyBoth.
+	Stream Stream
+	// ProtoVersion is the proto_version of START_WAL_PUSH (2 or 3).
+	ProtoVersion uint32
+	// Open finds or creates the timeline named by the first greeting
+	// (§3.2) and returns its Core; an error wrapping ErrTimelineNoCreate
+	// ends the stream without an ErrorResponse.
+	Open func(ctx context.Context, g *walproto.ProposerGreeting) (*Core, error)
+	// Feedback delivers pageserver feedback to attach to a copy of the
+	// last AppendResponse (§3.7 d). Nil means none.
+	Feedback <-chan walproto.PageserverFeedback
+	// Logger gets the session's events; nil discards.
+	Logger *slog.Logger
+	// Metrics receives queue figures; nil records nothing.
+	Metrics *SessionMetrics
+
+	// Test hooks; zero means the constants above.
+	flushInterval time.Duration
+	slowEnqueue   time.Duration
+}
+
+// netError is a failure of the connection itself; nothing more can be
+// sent on it, so it ends the session without an ErrorResponse.
+type netError struct{ err error }
+
+func (e netError) Error() string { return e.err.Error() }
+func (e netError) Unwrap() error { return e.err }
+
+// procError is a failure of processing a message; its text follows the
+// reference ("WAL acceptor: <cause>").
+type procError struct{ err error }
+
+func (e procError) Error() string { return "WAL acceptor: " + e.err.Error() }
+func (e procError) Unwrap() error { return e.err }
+
+// Run serves the stream until the client ends it, an error occurs or ctx
+// (the timeline's or the server's lifetime) is cancelled. It returns nil
+// after a clean end. Parse and processing errors are sent to the client as
+// ErrorResponse XX000 before Run returns them; connection errors, a
+// missing timeline (ErrTimelineNoCreate) and cancellation are not. The
+// caller closes the connection afterwards. When ctx ends the session, Run
+// returns context.Cause(ctx).
+func (s *Session) Run(ctx context.Context) error {
+	stopFirst := context.AfterFunc(ctx, s.Stream.Interrupt)
+	first, err := s.recv()
+	stopFirst()
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err != nil {
+		return s.finish(ctx, err)
+	}
+	g, ok := first.msg.(walproto.ProposerGreeting)
+	if !ok {
+		return s.finish(ctx, fmt.Errorf("unexpected message %T instead of greeting", first.msg))
+	}
+	core, err := s.Open(ctx, &g)
+	if err != nil {
+		return s.finish(ctx, err)
+	}
+
+	grp, gctx := errgroup.WithContext(ctx)
+	stop := context.AfterFunc(gctx, s.Stream.Interrupt)
+	defer stop()
+	in := make(chan inbound, MsgQueueSize)
+	replies := make(chan walproto.AcceptorMessage, ReplyQueueSize)
+	grp.Go(func() error { return s.readLoop(gctx, first, in) })
+	grp.Go(func() error {
+		defer close(replies)
+		return s.acceptLoop(gctx, ctx, core, in, replies)
+	})
+	grp.Go(func() error { return s.writeLoop(gctx, replies) })
+	err = grp.Wait()
+	for m := range in { // the reader has closed it
+		s.Metrics.queued(m, -1)
+	}
+	return s.finish(ctx, err)
+}
+
+// finish reports err to the client when it can and should.
+func (s *Session) finish(ctx context.Context, err error) error {
+	log := s.logger()
+	var ne netError
+	switch {
+	case err == nil:
+		log.Info("WAL push stream ended")
+		return nil
+	case ctx.Err() != nil:
+		log.Info("WAL push stream cancelled", "err", err)
+		return context.Cause(ctx)
+	case errors.Is(err, ErrTimelineNoCreate), errors.As(err, &ne):
+		log.Info("WAL push stream closed", "err", err)
+	default:
+		log.Warn("WAL push stream failed", "err", err)
+		if serr := s.Stream.SendError(err.Error()); serr != nil {
+			log.Info("sending ErrorResponse failed", "err", serr)
+		}
+	}
+	return err
+}
+
+// recv reads and parses one message. The payload is copied first: the
+// stream reuses its buffer, and a parsed AppendRequest aliases it while it
+// waits in the queue.
+func (s *Session) recv() (inbound, error) {
+	b, err := s.Stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return inbound{}, io.EOF
+	}
+	if err != nil {
+		return inbound{}, netError{err}
+	}
+	m, err := walproto.ParseProposerMessage(s.ProtoVersion, bytes.Clone(b))
+	return inbound{msg: m, size: len(b)}, err
+}
+
+// readLoop is the network reader: it queues first and then every message
+// that arrives, until EOF or an error.
+func (s *Session) readLoop(ctx context.Context, first inbound, in chan<- inbound) error {
+	defer close(in)
+	m := first
+	for {
+		if err := s.enqueue(ctx, in, m); err != nil {
+			return err
+		}
+		s.Metrics.queued(m, +1)
+		var err error
+		m, err = s.recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// enqueue blocks while the WalAcceptor is behind, logging once if that
+// takes longer than the slow-enqueue threshold.
+func (s *Session) enqueue(ctx context.Context, in chan<- inbound, m inbound) error {
+	select {
+	case in <- m:
+		return nil
+	default:
+	}
+	start := time.Now()
+	slow := time.NewTimer(orDefault(s.slowEnqueue, SlowEnqueueThreshold))
+	defer slow.Stop()
+	warned := false
+	for {
+		select {
+		case in <- m:
+			if warned {
+				s.logger().Warn("slow WalAcceptor enqueue completed", "seconds", time.Since(start).Seconds())
+			}
+			return nil
+		case <-slow.C:
+			warned = true
+			s.logger().Warn("slow WalAcceptor enqueue blocked", "seconds", time.Since(start).Seconds())
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// writeLoop is the network writer. Besides the queued replies it sends, on
+// pageserver feedback, a copy of the last AppendResponse with the feedback
+// attached; before the first AppendResponse the proposer is not in its
+// active state yet and feedback is dropped.
+func (s *Session) writeLoop(ctx context.Context, replies <-chan walproto.AcceptorMessage) error {
+	var (
+		last    *walproto.AppendResponse
+		buf     []byte
+		pending walproto.AcceptorMessage
+	)
+	for {
+		select {
+		case m, ok := <-replies:
+			if !ok {
+				return nil
+			}
+			if ar, isAppend := m.(walproto.AppendResponse); isAppend {
+				last = &ar
+			}
+			pending = m
+		case fb := <-s.Feedback:
+			if last == nil {
+				continue
+			}
+			ar := *last
+			ar.PageserverFeedback = &fb
+			pending = ar
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		buf = walproto.AppendAcceptorMessage(buf[:0], s.ProtoVersion, pending)
+		if err := s.Stream.Send(buf); err != nil {
+			return netError{err}
+		}
+	}
+}
+
+func (s *Session) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"net"
+)
+
+// Defaults, as Neon's safekeeper has them.
+const (
+	DefaultListenPG   = "127.0.0.1:5454"
+	DefaultListenHTTP = "127.0.0.1:7676"
+	DefaultLogFormat  = "plain"
+)
+
+// Config is every setting of a walkeeper process; cmd/walkeeper fills it
+// from flags with Neon's names.
+type Config struct {
+	// DataDir holds safekeeper.pid, safekeeper.id and the timelines.
+	DataDir string
+	// ID is --id; 0 means not given (the stored id is used).
+	ID uint64
+	// Init writes the id file and returns without serving (--init).
+	Init bool
+	// ListenPG is the WAL service address (libpq).
+	ListenPG string
+	// ListenPGTenantOnly is an optional second libpq listener that accepts
+	// only tenant-scoped tokens.
+	ListenPGTenantOnly string
+	// ListenHTTP is the HTTP API address.
+	ListenHTTP string
+	// NoSync skips every fsync (tests only).
+	NoSync bool
+	// PGAuthKeyPath, PGTenantOnlyAuthKeyPath and HTTPAuthKeyPath are
+	// Ed25519 PEM files or directories; empty disables auth there.
+	PGAuthKeyPath           string
+	PGTenantOnlyAuthKeyPath string
+	HTTPAuthKeyPath         string
+	// LogFormat is "plain" or "json".
+	LogFormat string
+	// LogOutput defaults to os.Stdout; Logger, if set, overrides both.
+	LogOutput io.Writer
+	Logger    *slog.Logger
+	// Ready, if set, is called once every listener is bound.
+	Ready func(Addrs)
+}
+
+// Addrs are the bound listener addresses (useful with port 0).
+type Addrs struct {
+	PG           net.Addr
+	PGTenantOnly net.Addr // nil when not configured
+	HTTP         net.Addr
+}
+
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "."
+	}
+	if c.ListenPG == "" {
+		c.ListenPG = DefaultListenPG
+	}
+	if c.ListenHTTP == "" {
+		c.ListenHTTP = DefaultListenHTTP
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = DefaultLogFormat
+	}
+}

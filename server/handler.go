@@ -1,0 +1,192 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/walkeeper/walkeeper/acceptor"
+	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/metrics"
+	"github.com/walkeeper/walkeeper/pgwire"
+	"github.com/walkeeper/walkeeper/timeline"
+	"github.com/walkeeper/walkeeper/walproto"
+)
+
+// ErrNotImplemented is returned for commands a later issue will serve.
+var ErrNotImplemented = errors.New("not implemented yet")
+
+// handler serves the libpq commands over the timeline registry.
+type handler struct {
+	reg     *timeline.Registry
+	metrics *metrics.Metrics
+	log     *slog.Logger
+}
+
+var _ pgwire.Handler = (*handler)(nil)
+
+// notFound is Neon's GlobalTimelines "not found" text.
+func notFound(s *pgwire.Session) error {
+	return fmt.Errorf("Timeline %s was not found in global map", s.TTID) //nolint:staticcheck // exact wire text
+}
+
+// lookup finds the session's timeline; a missing one gets Neon's text.
+func (h *handler) lookup(s *pgwire.Session) (*timeline.Timeline, error) {
+	tl, err := h.reg.Get(s.TTID)
+	if errors.Is(err, timeline.ErrNotFound) {
+		return nil, notFound(s)
+	}
+	return tl, err
+}
+
+// query counts a command in safekeeper_pg_queries_{received,finished}_total;
+// call the returned func when it finishes.
+func (h *handler) query(name string) func() {
+	h.metrics.PGQueriesReceived.WithLabelValues(name).Inc()
+	return func() { h.metrics.PGQueriesFinished.WithLabelValues(name).Inc() }
+}
+
+func (h *handler) IdentifySystem(ctx context.Context, s *pgwire.Session) (pgwire.IdentifySystemRow, error) {
+	defer h.query(metrics.QueryIdentifySystem)()
+	tl, err := h.lookup(s)
+	if err != nil {
+		return pgwire.IdentifySystemRow{}, err
+	}
+	st := tl.Status()
+	// Recovery connections (a walproposer or a peer safekeeper) read up to
+	// flush_lsn; everyone else only up to commit_lsn (§4.1).
+	pos := st.CommitLSN
+	if s.IsRecovery() {
+		pos = st.FlushLSN
+	}
+	return pgwire.IdentifySystemRow{SystemID: tl.State().Server.SystemID, XLogPos: pos}, nil
+}
+
+func (h *handler) TimelineStatus(ctx context.Context, s *pgwire.Session) (*pgwire.TimelineStatusRow, error) {
+	defer h.query(metrics.QueryTimelineStatus)()
+	tl, err := h.reg.Get(s.TTID)
+	if err != nil {
+		return nil, nil // no such timeline: no rows, not an error (§4.2)
+	}
+	st := tl.Status()
+	return &pgwire.TimelineStatusRow{FlushLSN: st.FlushLSN, CommitLSN: st.CommitLSN}, nil
+}
+
+func (h *handler) StartReplication(ctx context.Context, s *pgwire.Session, opts pgwire.ReplicationOptions, cb *pgwire.CopyBoth) error {
+	defer h.query(metrics.QueryStartReplication)()
+	if _, err := h.lookup(s); err != nil {
+		return err
+	}
+	return fmt.Errorf("START_REPLICATION: %w", ErrNotImplemented)
+}
+
+// StartWALPush switches to CopyBoth and runs an acceptor Session. As in
+// Neon, CopyBothResponse goes out before the first proposer message is
+// read, so an unsupported proto_version or a missing timeline is reported
+// inside the COPY stream (walproposer-protocol §1.5).
+func (h *handler) StartWALPush(ctx context.Context, s *pgwire.Session, opts pgwire.WALPushOptions, cb *pgwire.CopyBoth) error {
+	defer h.query(metrics.QueryStartWALPush)()
+	if err := cb.Start(); err != nil {
+		return err
+	}
+	h.metrics.WALReceivers.Inc()
+	defer h.metrics.WALReceivers.Dec()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// A cancelled session (timeline deleted, server stopping) closes the
+	// connection, which also frees a Send stuck on a client that stopped
+	// reading. stop() runs first on a normal return, so the final CopyDone
+	// pgwire sends after us still goes out.
+	stop := context.AfterFunc(ctx, func() { cb.Close() })
+	defer stop()
+
+	stream := &copyStream{cb: cb}
+	var release func()
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
+	sess := &acceptor.Session{
+		Stream:       stream,
+		ProtoVersion: opts.ProtoVersion,
+		Logger:       s.Logger,
+		Metrics: &acceptor.SessionMetrics{
+			QueueDepth:      h.metrics.ReceiverQueueDepth,
+			QueueDepthTotal: h.metrics.ReceiverQueueDepthAll,
+			QueueSizeTotal:  h.metrics.ReceiverQueueSizeAll,
+		},
+		Open: func(_ context.Context, g *walproto.ProposerGreeting) (*acceptor.Core, error) {
+			tl, err := h.openForPush(s, opts, g)
+			if err != nil {
+				return nil, err
+			}
+			if release, err = tl.Enter(); err != nil {
+				return nil, err
+			}
+			context.AfterFunc(tl.Context(), func() { cancel(timeline.ErrCancelled) })
+			return tl.Core(), nil
+		},
+	}
+	err := sess.Run(ctx)
+	if stream.copyFail != nil {
+		return stream.copyFail // answered with ErrorResponse 00000
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	// The acceptor already sent the ErrorResponse for a rule or decode
+	// error; connection failures, cancellation and TimelineNoCreate end
+	// without one.
+	return fmt.Errorf("%w: %v", pgwire.ErrCloseSilently, err)
+}
+
+// openForPush finds the timeline of a START_WAL_PUSH session, creating it
+// from the greeting when allow_timeline_creation is true (§3.2).
+func (h *handler) openForPush(s *pgwire.Session, opts pgwire.WALPushOptions, g *walproto.ProposerGreeting) (*timeline.Timeline, error) {
+	tl, err := h.reg.Get(s.TTID)
+	if err == nil || !errors.Is(err, timeline.ErrNotFound) {
+		return tl, err
+	}
+	if !opts.AllowTimelineCreation {
+		return nil, fmt.Errorf("%w: %s", acceptor.ErrTimelineNoCreate, s.TTID)
+	}
+	server := controlfile.ServerInfo{PGVersion: g.PgVersion, SystemID: g.SystemID, WalSegSize: g.WalSegSize}
+	st, err := controlfile.New(s.TTID, controlfile.Configuration{}, server, 0, 0, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return h.reg.Create(st)
+}
+
+// copyStream adapts a pgwire CopyBoth to the acceptor's Stream.
+type copyStream struct {
+	cb       *pgwire.CopyBoth
+	buf      []byte
+	copyFail error
+}
+
+func (c *copyStream) Recv() ([]byte, error) {
+	p, err := c.cb.ReceiveAppend(c.buf[:0])
+	if errors.Is(err, pgwire.ErrCopyFail) {
+		c.copyFail = err
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.buf = p
+	return p, nil
+}
+
+func (c *copyStream) Send(payload []byte) error { return c.cb.Send(payload) }
+
+func (c *copyStream) SendError(msg string) error {
+	return c.cb.SendError(pgwire.SQLStateInternalError, msg)
+}
+
+func (c *copyStream) Interrupt() { c.cb.InterruptReceive() }

@@ -1,0 +1,218 @@
+package timeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/ids"
+	"github.com/walkeeper/walkeeper/walstore"
+)
+
+// Errors of the registry. They wrap with the timeline id for context.
+var (
+	ErrNotFound           = errors.New("timeline not found")
+	ErrDeleted            = errors.New("timeline was deleted")
+	ErrCreationInProgress = errors.New("timeline creation is in progress")
+	ErrInvalid            = errors.New("timeline directory exists but could not be loaded")
+	ErrCancelled          = errors.New("timeline is cancelled")
+)
+
+// tombstoneTTL is how long deletion tombstones are kept (Neon: 24 h).
+const tombstoneTTL = 24 * time.Hour
+
+// tmpDirName holds half-made timelines; it never parses as a tenant id, so
+// leftovers are never loaded.
+const tmpDirName = "tmp"
+
+// Config configures a Registry.
+type Config struct {
+	DataDir string
+	// NodeID is this walkeeper's id, which the consensus core announces.
+	NodeID ids.NodeID
+	NoSync bool
+	Logger *slog.Logger // nil discards
+	// PersistSeconds, if set, observes every control-file persist.
+	PersistSeconds controlfile.Observer
+	// WALMetrics, if set, receives the WAL stores' figures.
+	WALMetrics *walstore.Metrics
+}
+
+// Registry is the global timeline map (timelines_global_map.rs). All its
+// methods are safe for concurrent use.
+type Registry struct {
+	cfg Config
+	log *slog.Logger
+
+	mu               sync.Mutex
+	timelines        map[ids.TTID]*Timeline
+	creating         map[ids.TTID]bool
+	invalid          map[ids.TTID]error
+	tombstones       map[ids.TTID]time.Time
+	tenantTombstones map[ids.TenantID]time.Time
+}
+
+// NewRegistry creates an empty registry over cfg.DataDir. Call Load to pick
+// up the timelines already on disk.
+func NewRegistry(cfg Config) *Registry {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Registry{
+		cfg:              cfg,
+		log:              log,
+		timelines:        make(map[ids.TTID]*Timeline),
+		creating:         make(map[ids.TTID]bool),
+		invalid:          make(map[ids.TTID]error),
+		tombstones:       make(map[ids.TTID]time.Time),
+		tenantTombstones: make(map[ids.TenantID]time.Time),
+	}
+}
+
+// Dir is the directory of a timeline, whether or not it exists.
+func (r *Registry) Dir(ttid ids.TTID) string {
+	return filepath.Join(r.cfg.DataDir, ttid.Tenant.String(), ttid.Timeline.String())
+}
+
+// Get returns a loaded, live timeline.
+func (r *Registry) Get(ttid ids.TTID) (*Timeline, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.getLocked(ttid)
+}
+
+func (r *Registry) getLocked(ttid ids.TTID) (*Timeline, error) {
+	if tl, ok := r.timelines[ttid]; ok {
+		if tl.Cancelled() {
+			return nil, fmt.Errorf("%w: %s", ErrCancelled, ttid)
+		}
+		return tl, nil
+	}
+	if r.creating[ttid] {
+		return nil, fmt.Errorf("%w: %s", ErrCreationInProgress, ttid)
+	}
+	if err, ok := r.invalid[ttid]; ok {
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, ttid, err)
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, ttid)
+}
+
+// List returns the live timelines, sorted by tenant then timeline.
+func (r *Registry) List() []*Timeline {
+	r.mu.Lock()
+	out := make([]*Timeline, 0, len(r.timelines))
+	for _, tl := range r.timelines {
+		if !tl.Cancelled() {
+			out = append(out, tl)
+		}
+	}
+	r.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].TTID, out[j].TTID
+		if a.Tenant != b.Tenant {
+			return a.Tenant.String() < b.Tenant.String()
+		}
+		return a.Timeline.String() < b.Timeline.String()
+	})
+	return out
+}
+
+// tombstonedLocked reports whether creation of ttid is blocked by a deletion.
+func (r *Registry) tombstonedLocked(ttid ids.TTID, now time.Time) bool {
+	for k, at := range r.tombstones {
+		if now.Sub(at) > tombstoneTTL {
+			delete(r.tombstones, k)
+		}
+	}
+	for k, at := range r.tenantTombstones {
+		if now.Sub(at) > tombstoneTTL {
+			delete(r.tenantTombstones, k)
+		}
+	}
+	_, tl := r.tombstones[ttid]
+	_, tenant := r.tenantTombstones[ttid.Tenant]
+	return tl || tenant
+}
+
+// Close cancels every timeline and waits for their users to finish, then
+// closes their files. Used at shutdown.
+func (r *Registry) Close() {
+	for _, tl := range r.List() {
+		tl.shutdown()
+	}
+}
+
+// Delete removes a timeline: everything running on it is cancelled and
+// awaited, its files are closed, its directory is removed and a tombstone
+// keeps a late compute from creating it again. It reports whether the
+// directory existed. A timeline that failed to load is removed from disk too.
+func (r *Registry) Delete(ctx context.Context, ttid ids.TTID) (dirExisted bool, err error) {
+	r.mu.Lock()
+	if _, ok := r.tombstones[ttid]; ok {
+		r.mu.Unlock()
+		return false, nil
+	}
+	tl := r.timelines[ttid]
+	r.mu.Unlock()
+
+	if tl != nil {
+		if err := tl.shutdownWait(ctx); err != nil {
+			return false, err
+		}
+	}
+	dir := r.Dir(ttid)
+	if _, err := os.Stat(dir); err == nil {
+		dirExisted = true
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return dirExisted, fmt.Errorf("delete timeline %s: %w", ttid, err)
+	}
+	r.mu.Lock()
+	delete(r.timelines, ttid)
+	delete(r.invalid, ttid)
+	r.tombstones[ttid] = time.Now()
+	r.mu.Unlock()
+	r.log.Info("deleted timeline", "ttid", ttid.String(), "dir_existed", dirExisted)
+	return dirExisted, nil
+}
+
+// DeleteTenant deletes every timeline of a tenant and the tenant directory,
+// and keeps the tenant from being recreated. It returns, per timeline,
+// whether its directory existed.
+func (r *Registry) DeleteTenant(ctx context.Context, tenant ids.TenantID) (map[ids.TimelineID]bool, error) {
+	r.mu.Lock()
+	r.tenantTombstones[tenant] = time.Now()
+	var ttids []ids.TTID
+	for ttid := range r.timelines {
+		if ttid.Tenant == tenant {
+			ttids = append(ttids, ttid)
+		}
+	}
+	for ttid := range r.invalid {
+		if ttid.Tenant == tenant {
+			ttids = append(ttids, ttid)
+		}
+	}
+	r.mu.Unlock()
+	out := make(map[ids.TimelineID]bool, len(ttids))
+	for _, ttid := range ttids {
+		existed, err := r.Delete(ctx, ttid)
+		if err != nil {
+			return out, err
+		}
+		out[ttid.Timeline] = existed
+	}
+	dir := filepath.Join(r.cfg.DataDir, tenant.String())
+	if err := os.RemoveAll(dir); err != nil {
+		return out, fmt.Errorf("delete tenant %s: %w", tenant, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,213 @@
+package walstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/walkeeper/walkeeper/pgwal"
+)
+
+// scanChunk is how much WAL recovery reads per call.
+const scanChunk = 1 << 20
+
+// findEnd decodes from commit (a record boundary) through the segment
+// files until a file is missing, ends, or stops decoding, and returns the
+// end of the last valid record (storage-and-operations §1.4 "startup
+// recovery"). A decode failure is a torn tail unless valid WAL follows it
+// with no zeroed sector in between, which is returned as a *CorruptError.
+func findEnd(cfg *Config, log *slog.Logger, commit pgwal.LSN) (pgwal.LSN, error) {
+	if off := commit.PageOffset(); commit%8 != 0 || (off != 0 && off < pageHeaderSize(commit-pgwal.LSN(off), cfg.SegSize)) {
+		return 0, fmt.Errorf("walstore: commit_lsn %s is not a record boundary", commit)
+	}
+	sr := segReader{dir: cfg.Dir, segSize: cfg.SegSize}
+	defer sr.close()
+	dec := cfg.newDecoder(commit)
+	end, pos := commit, commit
+	buf := make([]byte, scanChunk)
+	for {
+		n, rerr := sr.readAt(buf, pos)
+		if n > 0 {
+			dec.Feed(buf[:n])
+			pos += pgwal.LSN(n)
+		}
+		for {
+			e, ok, err := dec.NextEnd()
+			if err != nil {
+				return classifyFailure(cfg, log, end, err)
+			}
+			if !ok {
+				break
+			}
+			end = e
+		}
+		switch {
+		case errors.Is(rerr, ErrNotFound), errors.Is(rerr, io.EOF):
+			log.Debug("end of WAL files", "lsn", pos, "reason", rerr)
+			return end, nil
+		case rerr != nil:
+			return 0, rerr
+		}
+	}
+}
+
+// classifyFailure decides whether a decode failure at r (the end of the
+// last good record) is a torn tail or corruption. Corruption means a valid
+// record follows the failure and no 512-byte sector between them is all
+// zeros: lost, never-synced writes read back as zeros (etcd's torn-write
+// rule), while a flipped bit in the middle of valid WAL does not.
+func classifyFailure(cfg *Config, log *slog.Logger, r pgwal.LSN, decErr error) (pgwal.LSN, error) {
+	w := walView{segReader{dir: cfg.Dir, segSize: cfg.SegSize}}
+	defer w.sr.close()
+	next, found := resync(cfg, &w, r)
+	if !found {
+		log.Info("WAL ends with a torn or zero tail", "end_lsn", r, "decode_error", decErr)
+		return r, nil
+	}
+	if w.hasZeroSector(r, next) {
+		log.Warn("WAL torn by a zeroed sector; dropping the valid-looking WAL after it",
+			"end_lsn", r, "next_valid_record_lsn", next, "decode_error", decErr)
+		return r, nil
+	}
+	path := segPath(cfg.Dir, r.SegmentNumber(cfg.SegSize), cfg.SegSize, false)
+	return 0, &CorruptError{LSN: r, Path: path, Reason: decErr}
+}
+
+// resync looks for a valid record after a failure at r: first where the
+// record at r claims to end, then after the continuation data of each
+// later page with a valid header, up to the end of the next segment.
+func resync(cfg *Config, w *walView, r pgwal.LSN) (pgwal.LSN, bool) {
+	if r.PageOffset() != 0 {
+		if hdr, ok := w.bytes(r, 4); ok {
+			if tot := binary.LittleEndian.Uint32(hdr); tot >= xlogRecordSize && tot < 1<<30 {
+				c := recordStart(skipPayload(r, uint64(tot), cfg.SegSize), cfg.SegSize)
+				if tryDecode(cfg, w, c) {
+					return c, true
+				}
+			}
+		}
+	}
+	limit := pgwal.LSN((r.SegmentNumber(cfg.SegSize) + 2) * cfg.SegSize)
+	for p := r - pgwal.LSN(r.PageOffset()) + pgwal.XLogBlockSize; p < limit; p += pgwal.XLogBlockSize {
+		page, ok := w.bytes(p, longPageHeaderSize)
+		if !ok {
+			return 0, false
+		}
+		info := binary.LittleEndian.Uint16(page[2:])
+		if pgwal.LSN(binary.LittleEndian.Uint64(page[8:])) != p || info&^pageInfoMask != 0 {
+			continue
+		}
+		c := p + pgwal.LSN(pageHeaderSize(p, cfg.SegSize))
+		if info&xlpFirstIsContRecord != 0 {
+			c += pgwal.LSN(binary.LittleEndian.Uint32(page[16:]))
+		}
+		c = c.Align8()
+		if c >= p+pgwal.XLogBlockSize {
+			continue
+		}
+		if tryDecode(cfg, w, c) {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
+// tryDecode reports whether a complete valid record starts at c.
+func tryDecode(cfg *Config, w *walView, c pgwal.LSN) bool {
+	dec := cfg.newDecoder(c)
+	const maxFeed = 8 << 20
+	for pos := c; pos < c+maxFeed; {
+		b, ok := w.bytes(pos, 64<<10)
+		if !ok {
+			return false
+		}
+		dec.Feed(b)
+		pos += pgwal.LSN(len(b))
+		_, ok, err := dec.NextEnd()
+		if err != nil {
+			return false
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// PostgreSQL page and record layout used to resynchronise (replication §7).
+const (
+	shortPageHeaderSize  = 24 // SizeOfXLogShortPHD
+	longPageHeaderSize   = 40 // SizeOfXLogLongPHD
+	xlogRecordSize       = 24 // SizeOfXLogRecord
+	xlpFirstIsContRecord = 0x0001
+	pageInfoMask         = 0x0007 // XLP_ALL_FLAGS
+)
+
+func pageHeaderSize(p pgwal.LSN, segSize uint64) uint64 {
+	if p.SegmentOffset(segSize) == 0 {
+		return longPageHeaderSize
+	}
+	return shortPageHeaderSize
+}
+
+// skipPayload returns the position n record bytes after r, stepping over
+// the page headers in between.
+func skipPayload(r pgwal.LSN, n, segSize uint64) pgwal.LSN {
+	for n > 0 {
+		if r.PageOffset() == 0 {
+			r += pgwal.LSN(pageHeaderSize(r, segSize))
+		}
+		k := min(n, pgwal.XLogBlockSize-r.PageOffset())
+		r += pgwal.LSN(k)
+		n -= k
+	}
+	return r
+}
+
+// recordStart aligns a record end to where the next record begins.
+func recordStart(end pgwal.LSN, segSize uint64) pgwal.LSN {
+	c := end.Align8()
+	if c.PageOffset() == 0 {
+		c += pgwal.LSN(pageHeaderSize(c, segSize))
+	}
+	return c
+}
+
+// walView reads byte ranges of the WAL files for recovery.
+type walView struct{ sr segReader }
+
+// bytes returns up to n bytes at lsn (fewer at a segment end), false when
+// none are available.
+func (w *walView) bytes(lsn pgwal.LSN, n int) ([]byte, bool) {
+	b := make([]byte, n)
+	k, err := w.sr.readAt(b, lsn)
+	if k == 0 || (err != nil && !errors.Is(err, io.EOF)) {
+		return nil, false
+	}
+	return b[:k], true
+}
+
+// hasZeroSector reports whether an aligned 512-byte sector inside
+// [from, to) reads as all zeros.
+func (w *walView) hasZeroSector(from, to pgwal.LSN) bool {
+	const sector = 512
+	for s := (from + sector - 1) &^ (sector - 1); s+sector <= to; s += sector {
+		b, ok := w.bytes(s, sector)
+		if !ok || len(b) < sector {
+			return true
+		}
+		zero := true
+		for _, c := range b {
+			if c != 0 {
+				zero = false
+				break
+			}
+		}
+		if zero {
+			return true
+		}
+	}
+	return false
+}
