@@ -259,3 +259,30 @@ func TestInterpretValues(t *testing.T) {
 		})
 	}
 }
+
+// TestImageFlagsPerVersion: BKPIMAGE_APPLY is 0x04 in PostgreSQL 14 and
+// 0x02 from 15 on (where 0x04 means PGLZ-compressed).
+func TestImageFlagsPerVersion(t *testing.T) {
+	page := testPage(100)
+	rec := buildRecord(0, 0xB0, 0, []testBlock{{rel: testRel, blkno: 1, image: page, bimgInfo: 0x04}}, 0, nil)
+	out, err := interpretOne(t, Config{PGVersion: 14}, rec, unshared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := ParseValue(out[0].Batch.Raw); err != nil || v.Image == nil {
+		t.Fatalf("PG14 applied image: %+v, %v", v, err)
+	}
+	if _, err := interpretOne(t, Config{PGVersion: 15}, rec, unshared); !errors.Is(err, ErrBadWAL) {
+		t.Fatalf("PG15 compressed full-length image: %v", err)
+	}
+	// A compressed image (PG15: APPLY | PGLZ) is passed on as the record,
+	// with will_init because it is applied.
+	comp := buildRecord(0, 0xB0, 0, []testBlock{{rel: testRel, blkno: 1, image: page[:500], bimgInfo: 0x02 | 0x04}}, 0, nil)
+	out, err = interpretOne(t, Config{PGVersion: 15}, comp, unshared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := ParseValue(out[0].Batch.Raw); err != nil || v.Image != nil || !v.WillInit || !bytes.Equal(v.Rec, comp) {
+		t.Fatalf("compressed image: %+v, %v", v, err)
+	}
+}

@@ -16,6 +16,7 @@ type testBlock struct {
 	image    []byte // stored image bytes (without the hole)
 	hole     uint16 // hole offset; the hole length is 8192 - len(image)
 	apply    bool
+	bimgInfo uint8 // if set, written instead of the PG15 flags derived above
 }
 
 // buildRecord assembles a PostgreSQL 15 WAL record (XLogRecord, block
@@ -43,6 +44,9 @@ func buildRecord(rmid, info uint8, xid uint32, blocks []testBlock, origin uint16
 			}
 			if b.apply {
 				bimgInfo |= 0x02 // BKPIMAGE_APPLY (PG15)
+			}
+			if b.bimgInfo != 0 {
+				bimgInfo = b.bimgInfo
 			}
 			hdr = binary.LittleEndian.AppendUint16(hdr, uint16(len(b.image)))
 			hdr = binary.LittleEndian.AppendUint16(hdr, b.hole)
