@@ -22,6 +22,12 @@ type sender struct {
 	reader WALReader
 	pos    pgwal.LSN // start_pos: the next LSN to send
 	buf    []byte    // XLogData header followed by up to MaxSendSize WAL bytes
+
+	// The current read, kept here so that readFn, made once, does not
+	// allocate a closure per chunk.
+	data   []byte
+	n      int
+	readFn func() error
 }
 
 func (s *sender) run(ctx context.Context) error {
@@ -35,6 +41,7 @@ func (s *sender) run(ctx context.Context) error {
 		defer g.Dec()
 	}
 	s.buf = make([]byte, XLogDataHeaderSize+pgwal.MaxSendSize)
+	s.readFn = s.read
 	for {
 		end, r := s.waitWAL(ctx)
 		if r == nil {
@@ -145,29 +152,32 @@ func chunkEnd(pos, end pgwal.LSN, segSize uint64) pgwal.LSN {
 	return ce
 }
 
+// read fills s.data from s.pos; a short read ending in io.EOF counts.
+func (s *sender) read() error {
+	var err error
+	s.n, err = s.reader.ReadAt(s.data, s.pos)
+	if errors.Is(err, io.EOF) && s.n > 0 {
+		err = nil
+	}
+	return err
+}
+
 // sendChunk reads and sends one XLogData (§3.3 steps 2–4).
 func (s *sender) sendChunk(end pgwal.LSN) *endReason {
-	data := s.buf[XLogDataHeaderSize : XLogDataHeaderSize+int(chunkEnd(s.pos, end, s.cfg.SegmentSize)-s.pos)]
-	var n int
-	read := func() error {
-		var err error
-		n, err = s.reader.ReadAt(data, s.pos)
-		if errors.Is(err, io.EOF) && n > 0 {
-			err = nil
-		}
-		return err
-	}
+	s.data = s.buf[XLogDataHeaderSize : XLogDataHeaderSize+int(chunkEnd(s.pos, end, s.cfg.SegmentSize)-s.pos)]
+	s.n = 0
 	var err error
 	if s.cfg.Command.Mode() == ModeFlush {
-		err = s.cfg.WithTerm(s.cfg.Command.Term, read)
+		err = s.cfg.WithTerm(s.cfg.Command.Term, s.readFn)
 	} else {
-		err = read()
+		err = s.read()
 	}
+	n := s.n
 	switch {
 	case err != nil:
 		return internalError(err)
-	case n <= 0 || n > len(data):
-		return internalError(fmt.Errorf("WAL reader returned %d bytes at %s for a read of %d", n, s.pos, len(data)))
+	case n <= 0 || n > len(s.data):
+		return internalError(fmt.Errorf("WAL reader returned %d bytes at %s for a read of %d", n, s.pos, len(s.data)))
 	}
 	putXLogDataHeader(s.buf, XLogDataHeader{WALStart: s.pos, WALEnd: end, SendTime: PGTimestamp(s.cfg.Now())})
 	if err := s.out.send(s.buf[:XLogDataHeaderSize+n]); err != nil {
