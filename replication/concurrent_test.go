@@ -51,7 +51,8 @@ func acceptor(wal *fakeWAL, commit *watch.Value[pgwal.LSN], rng *rand.Rand, fina
 
 // consume reads XLogData from f until final, checking every invariant of
 // §3.3 against the commit watch, and returns the hash of the WAL received.
-func consume(t *testing.T, f *fakeStream, start, final pgwal.LSN, segSize uint64, commit *watch.Value[pgwal.LSN], slow bool) [32]byte {
+// A non-nil progress makes the client slow and publishes its position.
+func consume(t *testing.T, f *fakeStream, start, final pgwal.LSN, segSize uint64, commit *watch.Value[pgwal.LSN], progress *atomic.Uint64) [32]byte {
 	h := sha256.New()
 	pos := start
 	for pos < final {
@@ -87,8 +88,9 @@ func consume(t *testing.T, f *fakeStream, start, final pgwal.LSN, segSize uint64
 		checkWAL(t, hd.WALStart, data)
 		h.Write(data)
 		pos = end
-		if slow {
-			time.Sleep(200 * time.Microsecond)
+		if progress != nil {
+			progress.Store(uint64(pos))
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	f.fail(io.EOF) // CopyDone; keep reading until the server's CopyDone, as a client does
@@ -131,7 +133,7 @@ func TestCommitModeNeverBeyondCommit(t *testing.T) {
 			done := serveAsync(t, cfg, f)
 			var maxSet atomic.Int64
 			go acceptor(wal, commit, rng, final, &maxSet)
-			got := consume(t, f, start, final, segSize, commit, false)
+			got := consume(t, f, start, final, segSize, commit, nil)
 			want := sha256.Sum256(wal.data[start-base:])
 			if got != want {
 				t.Fatal("received WAL differs")
@@ -157,6 +159,7 @@ func TestManySendersOneWatch(t *testing.T) {
 	var wg sync.WaitGroup
 	sums := make([][32]byte, senders)
 	var dones []chan error
+	var slowPos atomic.Uint64 // sender 0's client reads slowly
 	for i := range senders {
 		f := newFakeStream(2)
 		cfg := Config{Command: Command{StartLSN: base}, Info: SenderInfo{ConnID: uint32(i)}, Senders: reg,
@@ -166,20 +169,23 @@ func TestManySendersOneWatch(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sums[i] = consume(t, f, base, final, segSize, commit, i == 0)
+			var progress *atomic.Uint64
+			if i == 0 {
+				progress = &slowPos
+			}
+			sums[i] = consume(t, f, base, final, segSize, commit, progress)
 		}()
 	}
 	if n := reg.Len(); n != senders {
 		t.Fatalf("%d registered, want %d", n, senders)
 	}
 	var maxSet atomic.Int64
-	acceptorDone := make(chan time.Time, 1)
+	acceptorDone := make(chan pgwal.LSN, 1)
 	go func() {
 		acceptor(wal, commit, rand.New(rand.NewPCG(7, 7)), final, &maxSet)
-		acceptorDone <- time.Now()
+		acceptorDone <- pgwal.LSN(slowPos.Load())
 	}()
 	wg.Wait()
-	clientsDone := time.Now()
 	for i := range senders {
 		if err := <-dones[i]; err != nil {
 			t.Errorf("sender %d: %v", i, err)
@@ -191,13 +197,14 @@ func TestManySendersOneWatch(t *testing.T) {
 			t.Fatalf("sender %d received different WAL", i)
 		}
 	}
-	if at := <-acceptorDone; at.After(clientsDone) {
-		t.Errorf("acceptor finished after the clients: it waited for them")
+	// Set has no blocking operation; the observable proof is that the
+	// acceptor got to the end while the slow client was far behind.
+	slowAt := <-acceptorDone
+	if slowAt > final-size/2 {
+		t.Errorf("the slow client was at %s when the acceptor reached %s: the acceptor waited for it", slowAt, final)
 	}
-	if d := time.Duration(maxSet.Load()); d > 50*time.Millisecond {
-		t.Errorf("a commit Set took %v", d)
-	}
-	t.Logf("longest commit Set: %v", time.Duration(maxSet.Load()))
+	t.Logf("acceptor done with the slow client at %s of %s; longest commit Set %v (includes preemption)",
+		slowAt, final, time.Duration(maxSet.Load()))
 	if n := reg.Len(); n != 0 {
 		t.Fatalf("%d slots left", n)
 	}
