@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"sync"
@@ -236,24 +237,45 @@ func (d *discardStream) Receive() ([]byte, error) {
 	return nil, io.EOF
 }
 
+// shortReader returns at most max bytes per read, to fix the message size.
+type shortReader struct {
+	WALReader
+	max int
+}
+
+func (r shortReader) ReadAt(p []byte, lsn pgwal.LSN) (int, error) {
+	return r.WALReader.ReadAt(p[:min(len(p), r.max)], lsn)
+}
+
 // BenchmarkServe measures the send loop: bytes/s of WAL through a stream
-// that discards, one 16 MiB segment per iteration.
+// that discards, one 16 MiB segment per iteration, for several message
+// sizes (full MaxSendSize chunks, and short reads of 8 and 32 KiB), in
+// Commit and Flush mode.
 func BenchmarkServe(b *testing.B) {
 	const size = pgwal.DefaultSegmentSize
 	wal := newFakeWAL(b, 0, size, size)
 	commit := watch.New(pgwal.LSN(size))
-	b.SetBytes(size)
-	b.ReportAllocs()
-	for b.Loop() {
-		d := &discardStream{want: size, end: make(chan struct{})}
-		cfg := Config{Command: Command{StartLSN: 0}, Senders: NewWalSenders(RegistryOptions{}),
-			CommitLSN: commit, Computes: func() int { return 1 },
-			OpenReader: func(pgwal.LSN) (WALReader, error) { return wal, nil }}
-		if err := Serve(context.Background(), cfg, d); err != nil {
-			b.Fatal(err)
-		}
-		if d.got != size {
-			b.Fatalf("sent %d", d.got)
+	flush := watch.New(TermLSN{Term: 1, LSN: size})
+	withTerm := func(term uint64, read func() error) error { return read() }
+	for _, mode := range []Mode{ModeCommit, ModeFlush} {
+		for _, msg := range []int{8 << 10, 32 << 10, pgwal.MaxSendSize} {
+			b.Run(fmt.Sprintf("%s/msg=%dKiB", mode, msg>>10), func(b *testing.B) {
+				b.SetBytes(size)
+				b.ReportAllocs()
+				for b.Loop() {
+					d := &discardStream{want: size, end: make(chan struct{})}
+					cfg := Config{Command: Command{StartLSN: 0, Term: 1, HasTerm: mode == ModeFlush},
+						Senders: NewWalSenders(RegistryOptions{}), CommitLSN: commit, Computes: func() int { return 1 },
+						Flush: flush, WithTerm: withTerm,
+						OpenReader: func(pgwal.LSN) (WALReader, error) { return shortReader{wal, msg}, nil }}
+					if err := Serve(context.Background(), cfg, d); err != nil {
+						b.Fatal(err)
+					}
+					if d.got != size {
+						b.Fatalf("sent %d", d.got)
+					}
+				}
+			})
 		}
 	}
 }

@@ -69,3 +69,27 @@ func FuzzParseStartReplication(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseServerMessages: the 'w' and 'k' parsers used by clients and
+// tests never panic and round-trip.
+func FuzzParseServerMessages(f *testing.F) {
+	f.Add(AppendXLogData(nil, XLogDataHeader{WALStart: 1, WALEnd: 2, SendTime: 3}, []byte("wal")))
+	f.Add(AppendKeepalive(nil, Keepalive{WALEnd: 5, SendTime: -1, ReplyRequested: true}))
+	f.Add([]byte{'k'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if h, data, err := ParseXLogData(b); err == nil {
+			if re := AppendXLogData(nil, h, data); !bytes.Equal(re, b) {
+				t.Fatalf("XLogData round trip %x vs %x", re, b)
+			}
+		} else if !errors.Is(err, ErrMalformed) {
+			t.Fatal(err)
+		}
+		if k, err := ParseKeepalive(b); err == nil {
+			if re := AppendKeepalive(nil, k); !bytes.Equal(re, b) {
+				t.Fatalf("keepalive round trip %x vs %x", re, b)
+			}
+		} else if !errors.Is(err, ErrMalformed) {
+			t.Fatal(err)
+		}
+	})
+}

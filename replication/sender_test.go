@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/walkeeper/walkeeper/pgwal"
 	"github.com/walkeeper/walkeeper/walproto"
 )
@@ -361,5 +364,24 @@ func TestConfigErrorsBeforeCopy(t *testing.T) {
 	case e := <-h.stream.events:
 		t.Fatalf("sent %v", e)
 	default:
+	}
+}
+
+func TestWALReadersGauge(t *testing.T) {
+	gauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "safekeeper_wal_readers"}, []string{"kind", "target"})
+	h := newHarness(t, harnessOpts{cmd: Command{StartLSN: 0x10}, commit: 0x20, walSize: 0x20, appName: "replica"})
+	h.cfg.WALReaders = gauge
+	h.start()
+	h.computes.Store(1)
+	xlog(t, h.stream.next(t))
+	if v := testutil.ToFloat64(gauge.WithLabelValues("future", "replica")); v != 1 {
+		t.Fatalf("gauge while streaming = %v", v)
+	}
+	h.stream.fail(io.EOF)
+	if err := h.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if v := testutil.ToFloat64(gauge.WithLabelValues("future", "replica")); v != 0 {
+		t.Fatalf("gauge after = %v", v)
 	}
 }
