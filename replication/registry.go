@@ -76,6 +76,7 @@ type Feedback struct {
 type senderSlot struct {
 	info     SenderInfo
 	feedback Feedback
+	removed  bool // set by Unregister; the index may then hold another slot
 }
 
 // WalSenders is a timeline's registry of walsenders (replication.md §5): it
@@ -112,11 +113,13 @@ func NewWalSenders(opts RegistryOptions) *WalSenders {
 	return &WalSenders{opts: opts, subs: make(map[chan walproto.PageserverFeedback]struct{})}
 }
 
-// Sender is a registered slot. Unregister it when the connection ends.
+// Sender is a registered slot. Unregister it when the connection ends;
+// after that its Record methods do nothing and Feedback returns the last
+// value.
 type Sender struct {
 	w    *WalSenders
 	id   int
-	once sync.Once
+	slot *senderSlot
 }
 
 // Register adds a slot whose feedback starts as an empty pageserver
@@ -128,23 +131,25 @@ func (w *WalSenders) Register(info SenderInfo) *Sender {
 	for i, sl := range w.slots {
 		if sl == nil {
 			w.slots[i] = s
-			return &Sender{w: w, id: i}
+			return &Sender{w: w, id: i, slot: s}
 		}
 	}
 	w.slots = append(w.slots, s)
-	return &Sender{w: w, id: len(w.slots) - 1}
+	return &Sender{w: w, id: len(w.slots) - 1, slot: s}
 }
 
 // Unregister frees the slot and recomputes the standby aggregate. It is
 // idempotent.
 func (s *Sender) Unregister() {
-	s.once.Do(func() {
-		w := s.w
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.slots[s.id] = nil
-		w.aggregateLocked()
-	})
+	w := s.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s.slot.removed {
+		return
+	}
+	s.slot.removed = true
+	w.slots[s.id] = nil
+	w.aggregateLocked()
 }
 
 // ID is the slot index (reused after Unregister).
@@ -154,7 +159,7 @@ func (s *Sender) ID() int { return s.id }
 func (s *Sender) Feedback() Feedback {
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
-	return s.w.slots[s.id].feedback
+	return s.slot.feedback
 }
 
 // RemoteConsistentLSN returns the remote_consistent_lsn this slot last
@@ -172,7 +177,11 @@ func (s *Sender) RemoteConsistentLSN() (pgwal.LSN, bool) {
 func (s *Sender) RecordPageserverFeedback(fb walproto.PageserverFeedback) {
 	w := s.w
 	w.mu.Lock()
-	w.slots[s.id].feedback = Feedback{Kind: FeedbackPageserver, Pageserver: fb}
+	if s.slot.removed {
+		w.mu.Unlock()
+		return
+	}
+	s.slot.feedback = Feedback{Kind: FeedbackPageserver, Pageserver: fb}
 	w.lastPS = fb
 	w.psCount++
 	if fb.CorruptionDetected {
@@ -215,7 +224,10 @@ func (s *Sender) RecordStandbyReply(r StandbyReply) {
 	w := s.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	sl := w.slots[s.id]
+	sl := s.slot
+	if sl.removed {
+		return
+	}
 	if sl.feedback.Kind != FeedbackStandby {
 		sl.feedback = Feedback{Kind: FeedbackStandby}
 	}
@@ -228,7 +240,10 @@ func (s *Sender) RecordHotStandbyFeedback(hs walproto.HotStandbyFeedback) {
 	w := s.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	sl := w.slots[s.id]
+	sl := s.slot
+	if sl.removed {
+		return
+	}
 	if sl.feedback.Kind != FeedbackStandby {
 		sl.feedback = Feedback{Kind: FeedbackStandby}
 	}

@@ -21,8 +21,19 @@ func TestRegisterReusesFreeSlots(t *testing.T) {
 	}
 	b.Unregister()
 	b.Unregister() // idempotent
-	if d := w.Register(SenderInfo{}); d.ID() != 1 {
+	d := w.Register(SenderInfo{})
+	if d.ID() != 1 {
 		t.Fatalf("freed slot not reused: %d", d.ID())
+	}
+	// A stale handle must not touch the slot that reused its index.
+	b.RecordHotStandbyFeedback(walproto.HotStandbyFeedback{Xmin: 5})
+	b.RecordStandbyReply(StandbyReply{ApplyLSN: 5})
+	b.RecordPageserverFeedback(walproto.PageserverFeedback{LastReceivedLSN: 5})
+	if fb := d.Feedback(); fb.Kind != FeedbackPageserver || fb.Pageserver != (walproto.PageserverFeedback{}) {
+		t.Fatalf("stale handle changed the reused slot: %+v", fb)
+	}
+	if w.FeedbackStats().Count != 0 {
+		t.Fatal("stale handle counted feedback")
 	}
 	if w.Len() != 3 {
 		t.Fatalf("Len = %d", w.Len())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 )
 
 // readReplies is the half that consumes the client's CopyData (§4) and
@@ -19,6 +20,8 @@ func readReplies(ctx context.Context, stream Stream, slot *Sender, out *outStrea
 				return errStreamEnded // closed because the stream already ended
 			}
 			switch {
+			case errors.Is(err, ErrClientGone) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
+				out.finish(endReason{kind: endSilent})
 			case errors.Is(err, io.EOF):
 				out.finish(endReason{kind: endCopyDone})
 			case errors.Is(err, ErrCopyFail):

@@ -248,6 +248,7 @@ func TestClientEnds(t *testing.T) {
 			event{kind: 'E', state: SQLStateSuccess, msg: "received CopyFail"}, false},
 		{"short 'r'", func(f *fakeStream) { f.reply(append([]byte{'r'}, make([]byte, StandbyReplySize-2)...)) }, event{kind: 'E', state: SQLStateInternal}, true},
 		{"short 'h'", func(f *fakeStream) { f.reply([]byte{'h', 1, 2}) }, event{kind: 'E', state: SQLStateInternal}, true},
+		{"client gone", func(f *fakeStream) { f.fail(fmt.Errorf("terminate: %w", ErrClientGone)) }, event{kind: 'x'}, false},
 		{"protocol error", func(f *fakeStream) { f.fail(errors.New("unexpected message 'Q'")) },
 			event{kind: 'E', state: SQLStateInternal, msg: "unexpected message 'Q'"}, true},
 	}
@@ -259,9 +260,11 @@ func TestClientEnds(t *testing.T) {
 			h.stream.reply(nil)            // empty: ignored
 			h.stream.reply([]byte("?abc")) // unknown: ignored
 			tt.send(h.stream)
-			e := h.stream.next(t)
-			if e.kind != tt.want.kind || e.state != tt.want.state || (tt.want.msg != "" && e.msg != tt.want.msg) {
-				t.Fatalf("got %v, want %v", e, tt.want)
+			if tt.want.kind != 'x' { // 'x': expect nothing
+				e := h.stream.next(t)
+				if e.kind != tt.want.kind || e.state != tt.want.state || (tt.want.msg != "" && e.msg != tt.want.msg) {
+					t.Fatalf("got %v, want %v", e, tt.want)
+				}
 			}
 			if err := h.wait(); (err != nil) != tt.wantErr {
 				t.Fatalf("Serve = %v", err)

@@ -14,8 +14,11 @@ type Stream interface {
 	// Start sends CopyBothResponse.
 	Start() error
 	// Receive returns a copy of the next CopyData payload. It returns
-	// io.EOF on CopyDone, Terminate or end of input, an error wrapping
+	// io.EOF on CopyDone (Serve answers CopyDone), an error wrapping
 	// ErrCopyFail on CopyFail, and any other error for anything else.
+	// Terminate and end of input may also be io.EOF (the CopyDone answer
+	// then goes to a closing socket, which is harmless); to send nothing
+	// at all, wrap ErrClientGone, io.ErrUnexpectedEOF or net.ErrClosed.
 	Receive() ([]byte, error)
 	// Send writes one CopyData and flushes it. It must not keep payload
 	// after returning.
@@ -32,8 +35,13 @@ type Stream interface {
 	Close() error
 }
 
-// ErrCopyFail is what Stream.Receive wraps when the client sends CopyFail.
-var ErrCopyFail = errors.New("received CopyFail")
+var (
+	// ErrCopyFail is what Stream.Receive wraps when the client sends CopyFail.
+	ErrCopyFail = errors.New("received CopyFail")
+	// ErrClientGone is what Stream.Receive may wrap for Terminate or a
+	// connection the client closed: the stream ends without a message.
+	ErrClientGone = errors.New("replication client gone")
+)
 
 // WALReader reads WAL as stored, page headers included (walstore provides
 // it). ReadAt reads into p starting at lsn and may return fewer bytes than
