@@ -388,3 +388,28 @@ func TestWALReadersGauge(t *testing.T) {
 		t.Fatalf("gauge after = %v", v)
 	}
 }
+
+type closingReader struct {
+	WALReader
+	closed chan struct{}
+}
+
+func (c closingReader) Close() error { close(c.closed); return nil }
+
+func TestReaderClosedAtEnd(t *testing.T) {
+	closed := make(chan struct{})
+	h := newHarness(t, harnessOpts{cmd: Command{StartLSN: 0x10}, commit: 0x20, walSize: 0x20})
+	h.cfg.OpenReader = func(pgwal.LSN) (WALReader, error) { return closingReader{h.wal, closed}, nil }
+	h.start()
+	h.computes.Store(1)
+	xlog(t, h.stream.next(t))
+	h.stream.fail(io.EOF)
+	if err := h.wait(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	default:
+		t.Fatal("reader not closed")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -49,7 +50,8 @@ type Config struct {
 	// calling read. It returns read's error. (Flush mode; required.)
 	WithTerm func(term uint64, read func() error) error
 
-	// OpenReader opens a WAL reader at start. It runs after
+	// OpenReader opens a WAL reader at start; if it is an io.Closer, Serve
+	// closes it when the stream ends. It runs after
 	// CopyBothResponse, so its errors ("Requested streaming from X, which
 	// is before the start of the timeline Y...") reach the client as
 	// ErrorResponse XX000 (§3.6). Required.
@@ -144,6 +146,9 @@ func serveCopy(ctx context.Context, cfg *Config, slot *Sender, out *outStream, s
 	if err != nil {
 		out.finish(endReason{kind: endError, sqlstate: SQLStateInternal, msg: err.Error(), err: err})
 		return err
+	}
+	if c, ok := reader.(io.Closer); ok {
+		defer c.Close()
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	stop := context.AfterFunc(gctx, func() { _ = stream.Close() })
