@@ -3,6 +3,7 @@ package timeline
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/walkeeper/walkeeper/acceptor"
 	"github.com/walkeeper/walkeeper/walproto"
@@ -21,7 +22,7 @@ func (tl *Timeline) openResident(cfg Config) error {
 		SystemID:  st.Server.SystemID,
 		NoSync:    cfg.NoSync,
 		Logger:    tl.log,
-		Metrics:   cfg.WALMetrics,
+		Metrics:   tl.walMetrics(cfg.WALMetrics),
 	}, st.CommitLSN, st.TimelineStartLSN)
 	if err != nil {
 		return fmt.Errorf("open WAL: %w", err)
@@ -86,3 +87,32 @@ func (tl *Timeline) closeResident() error {
 	tl.wal = nil
 	return err
 }
+
+// walMetrics is the shared WAL metrics with a per-timeline tap on the
+// written byte count (safekeeper_written_wal_bytes_total): one atomic add
+// per Write.
+func (tl *Timeline) walMetrics(shared *walstore.Metrics) *walstore.Metrics {
+	m := &walstore.Metrics{}
+	if shared != nil {
+		*m = *shared
+	}
+	m.WriteBytes = writtenTap{next: m.WriteBytes, n: &tl.written}
+	return m
+}
+
+// writtenTap adds every observed byte count to n and passes it on.
+type writtenTap struct {
+	next walstore.Observer
+	n    *atomic.Uint64
+}
+
+func (w writtenTap) Observe(v float64) {
+	w.n.Add(uint64(v))
+	if w.next != nil {
+		w.next.Observe(v)
+	}
+}
+
+// WrittenBytes is the number of WAL bytes written to this timeline since it
+// was loaded.
+func (tl *Timeline) WrittenBytes() uint64 { return tl.written.Load() }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/walkeeper/walkeeper/acceptor"
 	"github.com/walkeeper/walkeeper/controlfile"
@@ -36,6 +37,9 @@ type Timeline struct {
 
 	hsMu sync.Mutex
 	hs   func() walproto.HotStandbyFeedback
+
+	// written counts WAL bytes written since load (WrittenBytes).
+	written atomic.Uint64
 }
 
 func newTimeline(ttid ids.TTID, dir string, control *controlfile.Store, log *slog.Logger) *Timeline {
