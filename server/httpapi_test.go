@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/internal/pgtest"
 	"github.com/walkeeper/walkeeper/pgwal"
@@ -108,7 +109,8 @@ func TestHTTPAPIWithRealWAL(t *testing.T) {
 	dataDir := t.TempDir()
 	ttA := ids.TTID{Tenant: ids.MustParse("cf0480929707ee75372337efaa5ecf96"), Timeline: ids.MustParse("112ded66422aa5e953e5440fa5427ac4")}
 	ttB := ids.TTID{Tenant: ttA.Tenant, Timeline: ids.MustParse("212ded66422aa5e953e5440fa5427ac4")}
-	addrs, _ := startRun(t, Config{DataDir: dataDir, ID: 1, Logger: testLogger(t)})
+	const saveInterval = 300 * time.Millisecond
+	addrs, _ := startRun(t, Config{DataDir: dataDir, ID: 1, Logger: testLogger(t), ControlFileSaveInterval: saveInterval})
 	pg, base := addrs.PG.String(), "http://"+addrs.HTTP.String()
 	tlURL := func(tt ids.TTID) string {
 		return base + "/v1/tenant/" + tt.Tenant.String() + "/timeline/" + tt.Timeline.String()
@@ -136,6 +138,17 @@ func TestHTTPAPIWithRealWAL(t *testing.T) {
 	}
 	want := end.String() + "|" + end.String()
 	pgtest.WaitFor(t, 10*time.Second, "commit_lsn "+end.String(), func() bool { return psqlStatus(t, pg, ttA) == want })
+
+	t.Run("manager persists commit_lsn", func(t *testing.T) {
+		// commit_lsn moved less than a segment past the persisted value, so
+		// only the save interval makes the manager write it (with an hour's
+		// interval this subtest fails: nothing else persists it).
+		dir := filepath.Join(dataDir, ttA.Tenant.String(), ttA.Timeline.String())
+		pgtest.WaitFor(t, 10*saveInterval, "persisted commit_lsn "+end.String(), func() bool {
+			st, err := controlfile.Load(dir)
+			return err == nil && st.CommitLSN == end
+		})
+	})
 
 	t.Run("metrics equal TIMELINE_STATUS", func(t *testing.T) {
 		flush, commit, _ := strings.Cut(psqlStatus(t, pg, ttA), "|")
