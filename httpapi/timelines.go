@@ -107,37 +107,16 @@ func (a *API) createTimeline(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest("reading body: %v", err)
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return badRequest("Failed to parse json request: %v", err)
-	}
-	for _, f := range createRequired {
-		if _, ok := fields[f]; !ok {
-			return badRequest("Failed to parse json request: missing field `%s`", f)
-		}
-	}
-	var req timelineCreateRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return badRequest("Failed to parse json request: %v", err)
-	}
-	ttid := ids.TTID{Tenant: req.TenantID, Timeline: req.TimelineID}
-	if err := a.permit(r, &ttid.Tenant); err != nil {
+	req, err := decodeCreateRequest(raw)
+	if err != nil {
 		return err
 	}
-	server := controlfile.ServerInfo{PGVersion: req.PGVersion, WalSegSize: pgwal.DefaultSegmentSize}
-	if req.SystemID != nil {
-		server.SystemID = *req.SystemID
+	if err := a.permit(r, &req.TenantID); err != nil {
+		return err
 	}
-	if req.WalSegSize != nil {
-		server.WalSegSize = *req.WalSegSize
-	}
-	commit := req.StartLSN
-	if req.CommitLSN != nil {
-		commit = *req.CommitLSN
-	}
-	st, err := controlfile.New(ttid, req.MConf, server, req.StartLSN, commit, time.Now())
+	st, err := req.state(time.Now())
 	if err != nil {
-		return badRequest("%v", err)
+		return err
 	}
 	if _, err := a.cfg.Registry.Create(st); err != nil {
 		if errors.Is(err, timeline.ErrDeleted) || errors.Is(err, timeline.ErrCreationInProgress) {
@@ -256,4 +235,45 @@ func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// decodeCreateRequest decodes a create request; a malformed one, or one
+// missing a field serde requires, is 400. It does not retain raw.
+func decodeCreateRequest(raw []byte) (*timelineCreateRequest, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, badRequest("Failed to parse json request: %v", err)
+	}
+	for _, f := range createRequired {
+		if _, ok := fields[f]; !ok {
+			return nil, badRequest("Failed to parse json request: missing field `%s`", f)
+		}
+	}
+	var req timelineCreateRequest
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return nil, badRequest("Failed to parse json request: %v", err)
+	}
+	return &req, nil
+}
+
+// state is the initial state of the timeline the request creates (§3.2);
+// parameters Neon refuses are 400.
+func (req *timelineCreateRequest) state(now time.Time) (*controlfile.State, error) {
+	ttid := ids.TTID{Tenant: req.TenantID, Timeline: req.TimelineID}
+	server := controlfile.ServerInfo{PGVersion: req.PGVersion, WalSegSize: pgwal.DefaultSegmentSize}
+	if req.SystemID != nil {
+		server.SystemID = *req.SystemID
+	}
+	if req.WalSegSize != nil {
+		server.WalSegSize = *req.WalSegSize
+	}
+	commit := req.StartLSN
+	if req.CommitLSN != nil {
+		commit = *req.CommitLSN
+	}
+	st, err := controlfile.New(ttid, req.MConf, server, req.StartLSN, commit, now)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	return st, nil
 }
