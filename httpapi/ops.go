@@ -135,6 +135,14 @@ func (a *API) digest(w http.ResponseWriter, r *http.Request) error {
 	h := sha256.New()
 	buf := make([]byte, pgwal.MaxSendSize)
 	for pos := from; pos < until; {
+		// Deletion waits for this request: stop when it starts, or when
+		// the client goes away.
+		if t.Cancelled() {
+			return errorf(http.StatusNotFound, "timeline %s was deleted during the digest", t.TTID)
+		}
+		if err := r.Context().Err(); err != nil {
+			return err
+		}
 		n, err := rd.ReadAt(buf[:min(uint64(len(buf)), uint64(until-pos))], pos)
 		if n == 0 {
 			if err == nil {
