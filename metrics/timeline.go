@@ -21,7 +21,9 @@ type TimelineSample struct {
 	RemoteConsistentLSN uint64
 	ConnectedComputes   int
 	AcceptorTerm        uint64
-	WrittenWALBytes     uint64 // since load
+	WrittenWALBytes     uint64  // since load
+	WrittenWALSeconds   float64 // since load, in WAL writes
+	FlushedWALSeconds   float64 // since load, in WAL fsyncs
 }
 
 // TimelineSource returns a sample of every loaded timeline.
@@ -75,6 +77,10 @@ func newTimelineCollector(src TimelineSource, seconds prometheus.Histogram) *tim
 				func(s *TimelineSample) float64 { return float64(s.AcceptorTerm) }),
 			gauge("safekeeper_written_wal_bytes_total", "Number of WAL bytes written to disk, grouped by timeline",
 				func(s *TimelineSample) float64 { return float64(s.WrittenWALBytes) }),
+			gauge("safekeeper_written_wal_seconds_total", "Total time spent in write(2) writing WAL to disk, grouped by timeline",
+				func(s *TimelineSample) float64 { return s.WrittenWALSeconds }),
+			gauge("safekeeper_flushed_wal_seconds_total", "Total time spent fsyncing WAL to disk, grouped by timeline",
+				func(s *TimelineSample) float64 { return s.FlushedWALSeconds }),
 		},
 		isActive: prometheus.NewDesc("safekeeper_timeline_active", "Reports 1 for active timelines, 0 for inactive", timelineLabels, nil),
 		total:    prometheus.NewDesc("safekeeper_timelines", "Total number of timelines loaded in-memory", nil, nil),

@@ -36,8 +36,9 @@ safekeeper_active_timelines 1
 	}
 	n, err := testutil.GatherAndCount(m.Registry, "safekeeper_flush_lsn", "safekeeper_epoch_start_lsn", "safekeeper_backup_lsn",
 		"safekeeper_peer_horizon_lsn", "safekeeper_remote_consistent_lsn", "safekeeper_connected_computes",
-		"safekeeper_acceptor_term", "safekeeper_timeline_active", "safekeeper_collect_timeline_metrics_seconds")
-	if err != nil || n != 9 {
+		"safekeeper_acceptor_term", "safekeeper_timeline_active", "safekeeper_collect_timeline_metrics_seconds",
+		"safekeeper_written_wal_seconds_total", "safekeeper_flushed_wal_seconds_total")
+	if err != nil || n != 11 {
 		t.Fatalf("GatherAndCount = %d, %v", n, err)
 	}
 	// Deleted timelines vanish on the next scrape.

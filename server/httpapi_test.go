@@ -176,6 +176,11 @@ func TestHTTPAPIWithRealWAL(t *testing.T) {
 		if got := metricValue(t, text, "safekeeper_written_wal_bytes_total"+labels); got != float64(end-start) {
 			t.Errorf("written bytes %v, want %d", got, end-start)
 		}
+		for _, s := range []string{"safekeeper_written_wal_seconds_total", "safekeeper_flushed_wal_seconds_total"} {
+			if metricValue(t, text, s+labels) <= 0 {
+				t.Errorf("%s is 0 after an ingest", s)
+			}
+		}
 		if got := metricValue(t, text, "safekeeper_connected_computes"+labels); got != 1 {
 			t.Errorf("connected computes %v with the proposer connected", got)
 		}

@@ -18,7 +18,7 @@ func timelineSamples(reg *timeline.Registry, rc *timeline.Receivers) metrics.Tim
 			}
 			st := t.Status()
 			seg := uint64(t.State().Server.WalSegSize)
-			written := t.WrittenBytes()
+			wal := t.WALCounters()
 			release()
 			computes := rc.Count(t.TTID)
 			// Neon's broker-active rule without WAL backup: computes
@@ -37,7 +37,9 @@ func timelineSamples(reg *timeline.Registry, rc *timeline.Receivers) metrics.Tim
 				RemoteConsistentLSN: uint64(st.RemoteConsistentLSN),
 				ConnectedComputes:   computes,
 				AcceptorTerm:        st.Term,
-				WrittenWALBytes:     written,
+				WrittenWALBytes:     wal.WrittenBytes,
+				WrittenWALSeconds:   wal.WriteSeconds,
+				FlushedWALSeconds:   wal.FlushedSeconds,
 			})
 		}
 		return out

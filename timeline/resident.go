@@ -88,31 +88,51 @@ func (tl *Timeline) closeResident() error {
 	return err
 }
 
-// walMetrics is the shared WAL metrics with a per-timeline tap on the
-// written byte count (safekeeper_written_wal_bytes_total): one atomic add
-// per Write.
+// walMetrics is the shared WAL metrics with per-timeline taps on the
+// written byte count and the write and flush times
+// (safekeeper_written_wal_bytes_total, _written_wal_seconds_total,
+// _flushed_wal_seconds_total): one atomic add per call.
 func (tl *Timeline) walMetrics(shared *walstore.Metrics) *walstore.Metrics {
 	m := &walstore.Metrics{}
 	if shared != nil {
 		*m = *shared
 	}
-	m.WriteBytes = writtenTap{next: m.WriteBytes, n: &tl.written}
+	m.WriteBytes = tap{next: m.WriteBytes, n: &tl.written, scale: 1}
+	m.WriteSeconds = tap{next: m.WriteSeconds, n: &tl.writeNanos, scale: 1e9}
+	m.FlushSeconds = tap{next: m.FlushSeconds, n: &tl.flushNanos, scale: 1e9}
 	return m
 }
 
-// writtenTap adds every observed byte count to n and passes it on.
-type writtenTap struct {
-	next walstore.Observer
-	n    *atomic.Uint64
+// tap adds every observed value, times scale, to n and passes it on.
+type tap struct {
+	next  walstore.Observer
+	n     *atomic.Uint64
+	scale float64
 }
 
-func (w writtenTap) Observe(v float64) {
-	w.n.Add(uint64(v))
+func (w tap) Observe(v float64) {
+	w.n.Add(uint64(v * w.scale))
 	if w.next != nil {
 		w.next.Observe(v)
 	}
 }
 
+// WALCounters are a timeline's WAL figures since it was loaded.
+type WALCounters struct {
+	WrittenBytes   uint64
+	WriteSeconds   float64 // in Write calls, segment initialization included
+	FlushedSeconds float64 // in WAL fsyncs
+}
+
 // WrittenBytes is the number of WAL bytes written to this timeline since it
 // was loaded.
 func (tl *Timeline) WrittenBytes() uint64 { return tl.written.Load() }
+
+// WALCounters returns the timeline's WAL figures since load.
+func (tl *Timeline) WALCounters() WALCounters {
+	return WALCounters{
+		WrittenBytes:   tl.written.Load(),
+		WriteSeconds:   float64(tl.writeNanos.Load()) / 1e9,
+		FlushedSeconds: float64(tl.flushNanos.Load()) / 1e9,
+	}
+}

@@ -38,8 +38,8 @@ type Timeline struct {
 	hsMu sync.Mutex
 	hs   func() walproto.HotStandbyFeedback
 
-	// written counts WAL bytes written since load (WrittenBytes).
-	written atomic.Uint64
+	// written, writeNanos and flushNanos count since load (WALCounters).
+	written, writeNanos, flushNanos atomic.Uint64
 }
 
 func newTimeline(ttid ids.TTID, dir string, control *controlfile.Store, log *slog.Logger) *Timeline {
