@@ -233,6 +233,10 @@ func TestHTTPAPIWithRealWAL(t *testing.T) {
 		}
 	})
 	c.Close()
+	pgtest.WaitFor(t, 5*time.Second, "the closed push to leave walreceivers", func() bool {
+		_, body := apiGet(t, "GET", tlURL(ttA))
+		return strings.Contains(string(body), `"walreceivers":[]`)
+	})
 
 	t.Run("delete while streaming", func(t *testing.T) {
 		cb := apiElected(t, ctx, pg, ttB, start, pgVersion, sysID)
