@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/walkeeper/walkeeper/auth"
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/internal/pgtest"
@@ -323,4 +328,43 @@ func openFilesUnder(t *testing.T, dir string) []string {
 		}
 	}
 	return out
+}
+
+// TestHTTPAuthWired: --http-auth-public-key-path protects the API but not
+// the allow-list, and a safekeeperdata token opens it.
+func TestHTTPAuthWired(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := auth.MarshalPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(t.TempDir(), "auth.pem")
+	if err := os.WriteFile(keyPath, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addrs, _ := startRun(t, Config{DataDir: t.TempDir(), ID: 1, NoSync: true, HTTPAuthKeyPath: keyPath, LogOutput: io.Discard})
+	base := "http://" + addrs.HTTP.String()
+	for path, want := range map[string]int{"/v1/status": 200, "/metrics": 200, "/v1/tenant/timeline": 401, "/v1/tenant/timeline?x=/metrics": 401} {
+		if status, body := apiGet(t, "GET", base+path); status != want {
+			t.Errorf("GET %s = %d %s, want %d", path, status, body, want)
+		}
+	}
+	token, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"scope": "safekeeperdata"}).SignedString(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", base+"/v1/tenant/timeline", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.TrimSpace(string(body)) != "[]" {
+		t.Fatalf("with a safekeeperdata token: %d %s", resp.StatusCode, body)
+	}
 }
