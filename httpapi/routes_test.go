@@ -220,8 +220,9 @@ func TestDebugDump(t *testing.T) {
 	golden(t, "debug_dump_ids", r.body)
 }
 
+// TestProfiles is not parallel: Go's CPU profiler is one per process, and
+// TestAuthMatrix runs profiles too.
 func TestProfiles(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t, false)
 	r := e.mustDo("GET", "/profile/heap", "", "", 200)
 	if len(r.body) < 2 || r.body[0] != 0x1f || r.body[1] != 0x8b {
