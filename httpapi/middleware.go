@@ -16,6 +16,9 @@ import (
 // RequestIDHeader is echoed from the request or generated.
 const RequestIDHeader = "X-Request-Id"
 
+// maxRequestIDLen bounds an echoed request id; a longer one is replaced.
+const maxRequestIDLen = 200
+
 type claimsKey struct{}
 
 // recorder remembers the status written, for the request log.
@@ -51,7 +54,7 @@ func (a *API) wrap(acc access, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get(RequestIDHeader)
-		if id == "" {
+		if id == "" || len(id) > maxRequestIDLen {
 			id = newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
@@ -67,8 +70,12 @@ func (a *API) wrap(acc access, h handlerFunc) http.Handler {
 				writeError(rec, err)
 			}
 		}
-		a.log.Info("HTTP request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"elapsed_ms", time.Since(start).Milliseconds(), "request_id", id)
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"elapsed_ms", time.Since(start).Milliseconds(), "request_id", id}
+		if err != nil {
+			attrs = append(attrs, "err", err)
+		}
+		a.log.Info("HTTP request", attrs...)
 	})
 }
 
