@@ -526,8 +526,8 @@ func TestSessionsShareTimeline(t *testing.T) {
 	}
 }
 
-// TestSessionOnElected: the hook runs once per accepted ProposerElected and
-// not for a stale one, which the core ignores without error.
+// TestSessionOnElected: the hook runs once for the accepted ProposerElected
+// and not for the appends that follow it.
 func TestSessionOnElected(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
