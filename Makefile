@@ -7,7 +7,7 @@ BENCHTIME ?= 2s
 
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build run test test-short bench bench-go lint fmt fuzz clean
+.PHONY: all build run test test-short bench bench-go lint fmt fuzz generate clean
 
 all: build
 
@@ -53,6 +53,14 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+## generate: regenerate committed code (protobuf: needs protoc from Debian's
+## protobuf-compiler and protoc-gen-go at the google.golang.org/protobuf version of go.mod)
+PROTOBUF_VERSION = $(shell $(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
+generate:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler"; exit 1; }
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOBUF_VERSION)
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" $(GO) generate ./interpreted/...
 
 clean:
 	rm -rf bin $(DATADIR)

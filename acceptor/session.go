@@ -48,6 +48,10 @@ type Session struct {
 	// Feedback delivers pageserver feedback to attach to a copy of the
 	// last AppendResponse (§3.7 d). Nil means none.
 	Feedback <-chan walproto.PageserverFeedback
+	// OnElected, if set, is called after each ProposerElected is processed
+	// without error: the connection is now streaming (Neon's walreceiver
+	// status "Streaming"). It runs on the WalAcceptor goroutine; keep it short.
+	OnElected func()
 	// Logger gets the session's events; nil discards.
 	Logger *slog.Logger
 	// Metrics receives queue figures; nil records nothing.

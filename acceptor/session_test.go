@@ -525,3 +525,22 @@ func TestSessionsShareTimeline(t *testing.T) {
 		t.Fatalf("write_lsn %s", h.wal.WriteLSN())
 	}
 }
+
+// TestSessionOnElected: the hook runs once for the accepted ProposerElected
+// and not for the appends that follow it.
+func TestSessionOnElected(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil)
+	var mu sync.Mutex
+	calls := 0
+	h.sess.OnElected = func() { mu.Lock(); calls++; mu.Unlock() }
+	h.start()
+	h.handshake(0x1000028)
+	h.push(tvAppend(1, 0x1000028, 8, 0))
+	h.waitReplies(3)
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 1 {
+		t.Fatalf("OnElected called %d times, want 1", calls)
+	}
+}

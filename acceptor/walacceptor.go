@@ -48,6 +48,9 @@ loop:
 					dirty = true
 				}
 				reply, ok, err = process(core, m.msg)
+				if _, elected := m.msg.(walproto.ProposerElected); elected && err == nil && s.OnElected != nil {
+					s.OnElected()
+				}
 			case <-ticker.C:
 				if !dirty {
 					continue

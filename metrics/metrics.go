@@ -60,6 +60,7 @@ type Metrics struct {
 	Timelines              prometheus.Gauge
 	ActiveTimelines        prometheus.Gauge
 	CollectTimelineSeconds prometheus.Histogram
+	ManagerIterations      prometheus.Counter
 }
 
 // New creates the collectors and registers them, with Go runtime and
@@ -100,6 +101,7 @@ func New() *Metrics {
 		ActiveTimelines: prometheus.NewGauge(prometheus.GaugeOpts{Name: "safekeeper_active_timelines", Help: "Total number of active timelines"}),
 		CollectTimelineSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "safekeeper_collect_timeline_metrics_seconds",
 			Help: "Time spent collecting timeline metrics", Buckets: FsyncBuckets}),
+		ManagerIterations: prometheus.NewCounter(prometheus.CounterOpts{Name: "safekeeper_manager_iterations_total", Help: "Number of iterations of the timeline manager task"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -109,6 +111,7 @@ func New() *Metrics {
 		m.ReceiverQueueDepth, m.ReceiverQueueDepthAll, m.ReceiverQueueSizeAll, m.WALReaders,
 		m.ReceivedPSFeedbacks, m.PGQueriesReceived, m.PGQueriesFinished, m.PGIOBytes,
 		m.ProposerMessages, m.WALDiskIOErrors, m.Timelines, m.ActiveTimelines, m.CollectTimelineSeconds,
+		m.ManagerIterations,
 	)
 	return m
 }

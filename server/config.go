@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 )
 
 // Defaults, as Neon's safekeeper has them.
@@ -36,6 +37,10 @@ type Config struct {
 	PGAuthKeyPath           string
 	PGTenantOnlyAuthKeyPath string
 	HTTPAuthKeyPath         string
+	// ControlFileSaveInterval is --control-file-save-interval: how long an
+	// in-memory control-file change may wait before the timeline manager
+	// persists it (zero means controlfile.DefaultSaveInterval, 300 s).
+	ControlFileSaveInterval time.Duration
 	// LogFormat is "plain" or "json".
 	LogFormat string
 	// LogOutput defaults to os.Stdout; Logger, if set, overrides both.

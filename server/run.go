@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walkeeper/walkeeper/auth"
+	"github.com/walkeeper/walkeeper/httpapi"
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/metrics"
 	"github.com/walkeeper/walkeeper/pgwire"
@@ -104,7 +105,8 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 	if err != nil {
 		return fmt.Errorf("--pg-tenant-only-auth-public-key-path: %w", err)
 	}
-	if _, err := auth.LoadKeys(cfg.HTTPAuthKeyPath); err != nil { // used by the HTTP API issue
+	httpAuth, err := auth.LoadKeys(cfg.HTTPAuthKeyPath)
+	if err != nil {
 		return fmt.Errorf("--http-auth-public-key-path: %w", err)
 	}
 	ls, err := listen(cfg)
@@ -121,7 +123,7 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 	}
 	log.Info(fmt.Sprintf("walkeeper listening: pg=%s http=%s datadir=%s", addrs.PG, addrs.HTTP, dir),
 		"pg", addrs.PG.String(), "pg_tenant_only", tenantOnly, "http", addrs.HTTP.String(), "datadir", dir,
-		"pg_auth", pgAuth != nil, "no_sync", cfg.NoSync)
+		"pg_auth", pgAuth != nil, "http_auth", httpAuth != nil, "no_sync", cfg.NoSync)
 	if cfg.Ready != nil {
 		cfg.Ready(addrs)
 	}
@@ -145,15 +147,17 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 			FlushSeconds: m.FlushWALSeconds,
 			OpSeconds:    func(op string) walstore.Observer { return m.StorageOperation.WithLabelValues(op) },
 		},
+		Manager: &timeline.ManagerConfig{SaveInterval: cfg.ControlFileSaveInterval, Iterations: m.ManagerIterations},
 	})
 	if _, err := reg.Load(); err != nil {
 		return err
 	}
 	defer reg.Close()
-	m.Timelines.Set(float64(len(reg.List())))
+	receivers := timeline.NewReceivers()
+	m.RegisterTimelines(timelineSamples(reg, receivers))
 
 	g, gctx := errgroup.WithContext(ctx)
-	h := &handler{reg: reg, metrics: m, log: log}
+	h := trackReceivers{Handler: &handler{reg: reg, metrics: m, log: log}, receivers: receivers}
 	pgCfg := pgwire.Config{Handler: h, Auth: pgAuth, DataDirMode: mode, Logger: log.With("listener", "pg")}
 	g.Go(func() error { return pgwire.NewServer(pgCfg).Serve(gctx, ls.pg) })
 	if ls.pgTenantOnly != nil {
@@ -161,7 +165,17 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 		tcfg.Auth, tcfg.TenantOnly, tcfg.Logger = tenantAuth, true, log.With("listener", "pg_tenant_only")
 		g.Go(func() error { return pgwire.NewServer(tcfg).Serve(gctx, ls.pgTenantOnly) })
 	}
-	hs := newHTTPServer(id, log)
+	api := httpapi.New(httpapi.Config{
+		NodeID:    id,
+		Registry:  reg,
+		Receivers: receivers,
+		Metrics:   m,
+		Auth:      httpAuth,
+		Logger:    log.With("listener", "http"),
+		Info: httpapi.NodeInfo{Workdir: dir, ListenPGAddr: addrs.PG.String(),
+			ListenHTTPAddr: addrs.HTTP.String(), NoSync: cfg.NoSync},
+	})
+	hs := newHTTPServer(api, log)
 	g.Go(func() error {
 		if err := hs.Serve(ls.http); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)

@@ -123,5 +123,10 @@ func (r *Registry) open(ttid ids.TTID, dir string) (*Timeline, error) {
 	if err := tl.openResident(r.cfg); err != nil {
 		return nil, fmt.Errorf("load timeline %s: %w", ttid, err)
 	}
+	if r.cfg.Manager != nil {
+		if err := tl.startManager(*r.cfg.Manager); err != nil {
+			return nil, fmt.Errorf("load timeline %s: %w", ttid, err)
+		}
+	}
 	return tl, nil
 }

@@ -43,6 +43,9 @@ type Config struct {
 	PersistSeconds controlfile.Observer
 	// WALMetrics, if set, receives the WAL stores' figures.
 	WALMetrics *walstore.Metrics
+	// Manager, if set, starts a manager goroutine (ManagerConfig) on every
+	// timeline as it is loaded or created.
+	Manager *ManagerConfig
 }
 
 // Registry is the global timeline map (timelines_global_map.rs). All its

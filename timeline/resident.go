@@ -3,6 +3,7 @@ package timeline
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/walkeeper/walkeeper/acceptor"
 	"github.com/walkeeper/walkeeper/walproto"
@@ -21,7 +22,7 @@ func (tl *Timeline) openResident(cfg Config) error {
 		SystemID:  st.Server.SystemID,
 		NoSync:    cfg.NoSync,
 		Logger:    tl.log,
-		Metrics:   cfg.WALMetrics,
+		Metrics:   tl.walMetrics(cfg.WALMetrics),
 	}, st.CommitLSN, st.TimelineStartLSN)
 	if err != nil {
 		return fmt.Errorf("open WAL: %w", err)
@@ -85,4 +86,53 @@ func (tl *Timeline) closeResident() error {
 	}
 	tl.wal = nil
 	return err
+}
+
+// walMetrics is the shared WAL metrics with per-timeline taps on the
+// written byte count and the write and flush times
+// (safekeeper_written_wal_bytes_total, _written_wal_seconds_total,
+// _flushed_wal_seconds_total): one atomic add per call.
+func (tl *Timeline) walMetrics(shared *walstore.Metrics) *walstore.Metrics {
+	m := &walstore.Metrics{}
+	if shared != nil {
+		*m = *shared
+	}
+	m.WriteBytes = tap{next: m.WriteBytes, n: &tl.written, scale: 1}
+	m.WriteSeconds = tap{next: m.WriteSeconds, n: &tl.writeNanos, scale: 1e9}
+	m.FlushSeconds = tap{next: m.FlushSeconds, n: &tl.flushNanos, scale: 1e9}
+	return m
+}
+
+// tap adds every observed value, times scale, to n and passes it on.
+type tap struct {
+	next  walstore.Observer
+	n     *atomic.Uint64
+	scale float64
+}
+
+func (w tap) Observe(v float64) {
+	w.n.Add(uint64(v * w.scale))
+	if w.next != nil {
+		w.next.Observe(v)
+	}
+}
+
+// WALCounters are a timeline's WAL figures since it was loaded.
+type WALCounters struct {
+	WrittenBytes   uint64
+	WriteSeconds   float64 // in Write calls, segment initialization included
+	FlushedSeconds float64 // in WAL fsyncs
+}
+
+// WrittenBytes is the number of WAL bytes written to this timeline since it
+// was loaded.
+func (tl *Timeline) WrittenBytes() uint64 { return tl.written.Load() }
+
+// WALCounters returns the timeline's WAL figures since load.
+func (tl *Timeline) WALCounters() WALCounters {
+	return WALCounters{
+		WrittenBytes:   tl.written.Load(),
+		WriteSeconds:   float64(tl.writeNanos.Load()) / 1e9,
+		FlushedSeconds: float64(tl.flushNanos.Load()) / 1e9,
+	}
 }

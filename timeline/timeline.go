@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/walkeeper/walkeeper/acceptor"
 	"github.com/walkeeper/walkeeper/controlfile"
@@ -36,6 +37,9 @@ type Timeline struct {
 
 	hsMu sync.Mutex
 	hs   func() walproto.HotStandbyFeedback
+
+	// written, writeNanos and flushNanos count since load (WALCounters).
+	written, writeNanos, flushNanos atomic.Uint64
 }
 
 func newTimeline(ttid ids.TTID, dir string, control *controlfile.Store, log *slog.Logger) *Timeline {

@@ -64,7 +64,11 @@ func (m *Metrics) op(name string) Observer {
 }
 
 func (c *Config) check() error {
-	if c.SegSize < pgwal.XLogBlockSize || c.SegSize&(c.SegSize-1) != 0 || c.SegSize > 1<<30 {
+	minSeg := uint64(1 << 20) // PostgreSQL's minimum wal_segment_size
+	if c.decoder != nil {
+		minSeg = pgwal.XLogBlockSize
+	}
+	if c.SegSize < minSeg || c.SegSize&(c.SegSize-1) != 0 || c.SegSize > 1<<30 {
 		return fmt.Errorf("walstore: invalid segment size %d", c.SegSize)
 	}
 	st, err := os.Stat(c.Dir)

@@ -122,14 +122,23 @@ func TestCrashKill(t *testing.T) {
 	if testing.Short() {
 		rounds = 2
 	}
+	if v, err := strconv.Atoi(os.Getenv("WALSTORE_CRASH_ROUNDS")); err == nil {
+		rounds = v
+	}
+	// Kill points differ from run to run; WALSTORE_CRASH_SEED replays one.
+	seed := uint64(time.Now().UnixNano())
+	if v, err := strconv.ParseUint(os.Getenv("WALSTORE_CRASH_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	t.Logf("WALSTORE_CRASH_SEED=%d", seed)
 	flushesPerRun := len(w.data) / (pgwal.MaxSendSize / 2) / 4
 	for i := range rounds {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(uint64(i), 99))
+			rng := rand.New(rand.NewPCG(seed, uint64(i)))
 			dir := t.TempDir()
 			killAfter := 1 + rng.IntN(flushesPerRun)
 			delay := time.Duration(rng.IntN(3000)) * time.Microsecond
-			flushed := runCrashHelper(t, w, dir, uint64(i), killAfter, delay)
+			flushed := runCrashHelper(t, w, dir, rng.Uint64(), killAfter, delay)
 			last := w.start
 			if len(flushed) > 0 {
 				last = flushed[len(flushed)-1]

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -119,5 +121,23 @@ func TestReadWhileWriting(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// TestReaderPrefersPartial: when both names of a segment exist (a crash
+// between a truncation's steps), readers take the .partial.
+func TestReaderPrefersPartial(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, b := range map[string]byte{"000000010000000000000001": 'F', "000000010000000000000001.partial": 'P'} {
+		if err := os.WriteFile(filepath.Join(dir, name), bytes.Repeat([]byte{b}, testSeg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := NewReader(fakeConfig(dir, testSeg), testSeg, testSeg)
+	defer r.Close()
+	buf := make([]byte, 10)
+	if n, err := r.ReadAt(buf, testSeg+5); err != nil || n != 10 || buf[0] != 'P' {
+		t.Fatalf("read %q, %v", buf[:n], err)
 	}
 }

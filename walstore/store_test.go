@@ -220,3 +220,58 @@ func TestFlushErrorPoisons(t *testing.T) {
 	}
 	s.cur = nil
 }
+
+// TestWriteEndingAtSegmentEnd: a write that fills a segment completes it
+// (flushed, renamed) and opens the next one, so exactly one .partial
+// exists; reopening ends at the boundary.
+func TestWriteEndingAtSegmentEnd(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openFake(t, dir, 0)
+	start := pgwal.LSN(testSeg + testSeg/2)
+	if err := s.Truncate(start); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(start, fakeWAL(start, testSeg/2)); err != nil {
+		t.Fatal(err)
+	}
+	if s.FlushLSN() != 2*testSeg || s.RawFlushLSN() != 2*testSeg {
+		t.Fatalf("completing a segment flushed to %s (raw %s)", s.FlushLSN(), s.RawFlushLSN())
+	}
+	want := []string{"000000010000000000000001", "000000010000000000000002.partial"}
+	if got := segNames(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("segments %v, want %v", got, want)
+	}
+	s.Close()
+	s = openFake(t, dir, start)
+	if s.FlushLSN() != 2*testSeg {
+		t.Fatalf("reopened at %s", s.FlushLSN())
+	}
+	if err := s.Truncate(2 * testSeg); err != nil {
+		t.Fatal(err)
+	}
+	if got := segNames(t, dir); !slices.Equal(got, want) {
+		t.Fatalf("after truncation: segments %v, want %v", got, want)
+	}
+}
+
+func TestOpenChecks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, cfg := range []Config{
+		{Dir: dir, SegSize: 64 << 10, PGVersion: 150000},     // too small for PostgreSQL
+		{Dir: dir, SegSize: 3 << 20, PGVersion: 150000},      // not a power of two
+		{Dir: filepath.Join(dir, "nope"), SegSize: 16 << 20}, // no directory
+	} {
+		if s, err := Open(cfg, 0, 0); err == nil {
+			s.Close()
+			t.Errorf("Open(%+v) succeeded", cfg)
+		}
+	}
+	for _, commit := range []pgwal.LSN{0x1000004, 0x1002010, 0x1000020} {
+		if s, err := Open(Config{Dir: dir, SegSize: 16 << 20, PGVersion: 150000}, commit, 0); err == nil {
+			s.Close()
+			t.Errorf("Open at commit_lsn %s (not a record boundary) succeeded", commit)
+		}
+	}
+}

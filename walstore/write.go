@@ -14,7 +14,7 @@ import (
 // A piece that fills a segment is fdatasynced and the segment renamed to
 // its full name, which also advances the flushed positions. The bytes are
 // decoded to advance WriteRecordLSN; a decode error is returned after the
-// bytes are written and sets pending truncation.
+// bytes are written and sets pending truncation. b is not retained.
 func (s *Store) Write(start pgwal.LSN, b []byte) error {
 	if err := s.usable(); err != nil {
 		return err
@@ -38,10 +38,7 @@ func (s *Store) Write(start pgwal.LSN, b []byte) error {
 		}
 		s.writeLSN.Store(uint64(start))
 	}
-	if err := s.writeBytes(start, b); err != nil {
-		return err
-	}
-	err := s.decode(start, b)
+	err := s.writeAndDecode(start, b)
 	if m := s.cfg.Metrics; m != nil {
 		m.observeSince(m.WriteSeconds, t0)
 		if m.WriteBytes != nil {
@@ -91,31 +88,42 @@ func (s *Store) segmentFile(segNo uint64) (*os.File, error) {
 	if err := s.closeCurrent(true); err != nil {
 		return nil, err
 	}
-	f, partial, err := openForWrite(s.cfg.Dir, segNo, s.cfg.SegSize)
-	switch {
-	case err == nil && !partial:
-		f.Close()
-		return nil, fmt.Errorf("segment %s is complete, refusing to append to it", pgwal.SegmentName(segNo, s.cfg.SegSize))
-	case err == nil:
-		if err := preallocate(f, int64(s.cfg.SegSize)); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("preallocate: %w", err)
-		}
-	case errors.Is(err, os.ErrNotExist):
-		if f, err = createSegment(s.pre, s.cfg.Dir, segNo, s.cfg.SegSize); err != nil {
-			return nil, err
-		}
-	default:
+	f, _, err := s.openSegment(segNo)
+	if err != nil {
 		return nil, err
 	}
 	s.cur, s.curSeg = f, segNo
 	return f, nil
 }
 
+// openSegment opens segment segNo's .partial for writing, creating it
+// from the prepared waltmp (and fsyncing the directory) if it does not
+// exist; created says which happened.
+func (s *Store) openSegment(segNo uint64) (f *os.File, created bool, err error) {
+	f, partial, err := openForWrite(s.cfg.Dir, segNo, s.cfg.SegSize)
+	switch {
+	case err == nil && !partial:
+		f.Close()
+		return nil, false, fmt.Errorf("segment %s is complete, refusing to append to it", pgwal.SegmentName(segNo, s.cfg.SegSize))
+	case err == nil:
+		if err := preallocate(f, int64(s.cfg.SegSize)); err != nil {
+			f.Close()
+			return nil, false, fmt.Errorf("preallocate: %w", err)
+		}
+		return f, false, nil
+	case errors.Is(err, os.ErrNotExist):
+		f, err := createSegment(s.pre, s.cfg.Dir, segNo, s.cfg.SegSize)
+		return f, err == nil, err
+	default:
+		return nil, false, err
+	}
+}
+
 // completeSegment runs when the last byte of the current segment was
-// written: fdatasync, rename .partial to the full name (the directory is
-// fsynced when the next segment is installed, or by Truncate), drop the
-// handle; the segment's bytes are now flushed.
+// written: fdatasync, rename .partial to the full name, then open the next
+// segment at once; installing it fsyncs the directory, which makes the
+// rename durable too (data → fdatasync → rename → directory fsync). The
+// segment's bytes are now flushed.
 func (s *Store) completeSegment(end pgwal.LSN) error {
 	if err := s.sync(s.cur); err != nil {
 		return err
@@ -130,34 +138,17 @@ func (s *Store) completeSegment(end pgwal.LSN) error {
 		return s.poison(fmt.Errorf("complete segment: %w", err))
 	}
 	s.flushLSN.Store(uint64(end))
+	f, created, err := s.openSegment(s.curSeg + 1)
+	if err != nil {
+		return err
+	}
+	s.cur, s.curSeg = f, s.curSeg+1
+	if !created {
+		if err := s.syncer.dir(s.cfg.Dir); err != nil {
+			return s.poison(err)
+		}
+	}
 	return nil
-}
-
-// decode feeds the written bytes to the decoder and advances the record
-// positions: writeRecordLSN to each record end, flushRecordLSN to each
-// record end that is already durable.
-func (s *Store) decode(start pgwal.LSN, b []byte) error {
-	if s.dec == nil || s.decNext != start {
-		s.dec = s.cfg.newDecoder(start)
-	}
-	s.dec.Feed(b)
-	s.decNext = start + pgwal.LSN(len(b))
-	flushed := s.flushLSN.Load()
-	for {
-		end, ok, err := s.dec.NextEnd()
-		if err != nil {
-			s.pending.Store(true)
-			s.dec = nil
-			return fmt.Errorf("decode WAL after %s: %w", s.WriteRecordLSN(), err)
-		}
-		if !ok {
-			return nil
-		}
-		s.writeRecordLSN.Store(uint64(end))
-		if uint64(end) <= flushed {
-			s.flushRecordLSN.Store(uint64(end))
-		}
-	}
 }
 
 // Flush makes every written byte durable with one fdatasync (group

@@ -13,13 +13,9 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/server"
 )
-
-// dumpControlFile prints a control file as JSON (--dump-control-file).
-// HOOK: the control-file package sets this once it exists; until then the
-// flag reports "not available yet" and exits 2.
-var dumpControlFile func(path string, w io.Writer) error
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -36,11 +32,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if dump != "" {
-		if dumpControlFile == nil {
-			fmt.Fprintln(stderr, "walkeeper: --dump-control-file: not available yet")
-			return 2
-		}
-		if err := dumpControlFile(dump, stdout); err != nil {
+		if err := controlfile.Dump(stdout, dump); err != nil {
 			fmt.Fprintf(stderr, "walkeeper: --dump-control-file: %v\n", err)
 			return 1
 		}
@@ -113,12 +105,13 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, string, error) 
 	fs.StringVar(&cfg.ListenPG, "listen-pg", server.DefaultListenPG, listenPGHelp)
 	fs.StringVar(&cfg.ListenPG, "l", server.DefaultListenPG, "alias for --listen-pg")
 	fs.StringVar(&cfg.ListenPGTenantOnly, "listen-pg-tenant-only", "", "`address` of a second WAL service listener that accepts only tenant-scoped JWTs (off if empty)")
-	fs.StringVar(&cfg.ListenHTTP, "listen-http", server.DefaultListenHTTP, "`address` of the HTTP API (GET /v1/status for now)")
+	fs.StringVar(&cfg.ListenHTTP, "listen-http", server.DefaultListenHTTP, "`address` of the HTTP management API and /metrics")
 	fs.BoolVar(&cfg.NoSync, "no-sync", false, "skip every fsync: fast and unsafe, for tests only")
 	fs.BoolVar(&cfg.NoSync, "n", false, "alias for --no-sync")
 	fs.StringVar(&cfg.PGAuthKeyPath, "pg-auth-public-key-path", "", "Ed25519 PEM public key `path` (file or directory of keys) checking JWTs on --listen-pg; empty disables auth (trust)")
 	fs.StringVar(&cfg.PGTenantOnlyAuthKeyPath, "pg-tenant-only-auth-public-key-path", "", "Ed25519 PEM public key `path` (file or directory) for --listen-pg-tenant-only; empty disables auth there")
 	fs.StringVar(&cfg.HTTPAuthKeyPath, "http-auth-public-key-path", "", "Ed25519 PEM public key `path` (file or directory) for the HTTP API; empty disables auth there")
+	fs.DurationVar(&cfg.ControlFileSaveInterval, "control-file-save-interval", 0, "`duration` after which an in-memory control-file change is persisted by the timeline manager, e.g. 5m; 0 means "+controlfile.DefaultSaveInterval.String())
 	fs.StringVar(&cfg.LogFormat, "log-format", server.DefaultLogFormat, "log `format`: plain (key=value text) or json, to stdout")
 	fs.StringVar(&dump, "dump-control-file", "", "print the control file at `path` as JSON and exit")
 	if err := fs.Parse(args); err != nil {

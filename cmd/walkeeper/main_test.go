@@ -2,11 +2,16 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/server"
 )
 
@@ -63,9 +68,32 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	}
 }
 
-func TestDumpControlFileHook(t *testing.T) {
-	var stderr bytes.Buffer
-	if code := run([]string{"--dump-control-file", "x"}, &bytes.Buffer{}, &stderr); code != 2 || !strings.Contains(stderr.String(), "not available yet") {
-		t.Errorf("exit %d, %q", code, stderr.String())
+// TestDumpControlFile prints a real control file as JSON and reports a
+// missing one as an error.
+func TestDumpControlFile(t *testing.T) {
+	dir := t.TempDir()
+	ttid := ids.TTID{Tenant: ids.MustParse("cf0480929707ee75372337efaa5ecf96"), Timeline: ids.MustParse("112ded66422aa5e953e5440fa5427ac4")}
+	st, err := controlfile.New(ttid, controlfile.Configuration{}, controlfile.ServerInfo{PGVersion: 150004, SystemID: 42, WalSegSize: 16 << 20},
+		0x1000028, 0x1000150, time.Unix(1700000000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := controlfile.Persist(dir, st, true); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--dump-control-file", filepath.Join(dir, controlfile.FileName)}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var got map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout.String())
+	}
+	if got["tenant_id"] != ttid.Tenant.String() || got["commit_lsn"] != "0/1000150" {
+		t.Errorf("dump = %s", stdout.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"--dump-control-file", filepath.Join(dir, "missing")}, &bytes.Buffer{}, &stderr); code != 1 || !strings.Contains(stderr.String(), "missing") {
+		t.Errorf("missing file: exit %d, %q", code, stderr.String())
 	}
 }

@@ -1,0 +1,49 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestTimelineCollector(t *testing.T) {
+	t.Parallel()
+	m := New()
+	samples := []TimelineSample{
+		{TenantID: "aa", TimelineID: "01", Active: true, CommitLSN: 100, BackupLSN: 1, FlushLSN: 120, EpochStartLSN: 40,
+			PeerHorizonLSN: 2, RemoteConsistentLSN: 3, ConnectedComputes: 1, AcceptorTerm: 5, WrittenWALBytes: 80},
+		{TenantID: "aa", TimelineID: "02", Active: false, CommitLSN: 7},
+	}
+	m.RegisterTimelines(func() []TimelineSample { return samples })
+	want := `
+# HELP safekeeper_commit_lsn Current commit_lsn (not necessarily persisted to disk), grouped by timeline
+# TYPE safekeeper_commit_lsn gauge
+safekeeper_commit_lsn{tenant_id="aa",timeline_id="01"} 100
+# HELP safekeeper_written_wal_bytes_total Number of WAL bytes written to disk, grouped by timeline
+# TYPE safekeeper_written_wal_bytes_total gauge
+safekeeper_written_wal_bytes_total{tenant_id="aa",timeline_id="01"} 80
+# HELP safekeeper_timelines Total number of timelines loaded in-memory
+# TYPE safekeeper_timelines gauge
+safekeeper_timelines 2
+# HELP safekeeper_active_timelines Total number of active timelines
+# TYPE safekeeper_active_timelines gauge
+safekeeper_active_timelines 1
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "safekeeper_commit_lsn",
+		"safekeeper_written_wal_bytes_total", "safekeeper_timelines", "safekeeper_active_timelines"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := testutil.GatherAndCount(m.Registry, "safekeeper_flush_lsn", "safekeeper_epoch_start_lsn", "safekeeper_backup_lsn",
+		"safekeeper_peer_horizon_lsn", "safekeeper_remote_consistent_lsn", "safekeeper_connected_computes",
+		"safekeeper_acceptor_term", "safekeeper_timeline_active", "safekeeper_collect_timeline_metrics_seconds",
+		"safekeeper_written_wal_seconds_total", "safekeeper_flushed_wal_seconds_total")
+	if err != nil || n != 11 {
+		t.Fatalf("GatherAndCount = %d, %v", n, err)
+	}
+	// Deleted timelines vanish on the next scrape.
+	samples = nil
+	if n, _ := testutil.GatherAndCount(m.Registry, "safekeeper_commit_lsn"); n != 0 {
+		t.Fatalf("%d commit_lsn series after the timelines went away", n)
+	}
+}

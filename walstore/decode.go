@@ -1,0 +1,74 @@
+package walstore
+
+import (
+	"fmt"
+
+	"github.com/walkeeper/walkeeper/pgwal"
+)
+
+// decodeResult is what decoding one Write's bytes found.
+type decodeResult struct {
+	last   pgwal.LSN // last record end, 0 if no record completed
+	lastLE pgwal.LSN // last record end <= the job's bound, 0 if none
+	err    error
+}
+
+// writeAndDecode writes b at start, feeds it to the decoder and advances
+// the record positions: writeRecordLSN to the last record end,
+// flushRecordLSN to the last record end within a segment this write
+// completed (and so fdatasynced).
+// A write error or a decode error sets pending truncation: the decoder's
+// position no longer matches the file.
+func (s *Store) writeAndDecode(start pgwal.LSN, b []byte) error {
+	if s.dec == nil || s.decNext != start {
+		s.dec = s.cfg.newDecoder(start)
+	}
+	end := start + pgwal.LSN(len(b))
+	// A write that reaches a segment end flushes up to the last boundary
+	// in (start, end]; records ending there are then durable.
+	bound := end - pgwal.LSN(end.SegmentOffset(s.cfg.SegSize))
+	if bound <= start {
+		bound = 0
+	}
+	// Decoding in another goroutine during the pwrite was tried: on a
+	// busy two-core machine the hand-off cost more than it saved.
+	if werr := s.writeBytes(start, b); werr != nil {
+		s.pending.Store(true)
+		s.dec = nil
+		return werr
+	}
+	res := decodeRecords(s.dec, b, bound)
+	s.decNext = end
+	if res.err != nil {
+		s.pending.Store(true)
+		s.dec = nil
+		return fmt.Errorf("decode WAL after %s: %w", s.WriteRecordLSN(), res.err)
+	}
+	if res.last != 0 {
+		s.writeRecordLSN.Store(uint64(res.last))
+	}
+	if res.lastLE != 0 {
+		s.flushRecordLSN.Store(uint64(res.lastLE))
+	}
+	return nil
+}
+
+// decodeRecords feeds b and collects the record ends it completes.
+func decodeRecords(d recordDecoder, b []byte, bound pgwal.LSN) decodeResult {
+	var r decodeResult
+	d.Feed(b)
+	for {
+		end, ok, err := d.NextEnd()
+		if err != nil {
+			r.err = err
+			return r
+		}
+		if !ok {
+			return r
+		}
+		r.last = end
+		if end <= bound {
+			r.lastLE = end
+		}
+	}
+}
