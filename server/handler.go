@@ -164,6 +164,8 @@ func (h *handler) openForPush(s *pgwire.Session, opts pgwire.WALPushOptions, g *
 }
 
 // copyStream adapts a pgwire CopyBoth to the acceptor's Stream.
+var _ acceptor.OwnedStream = (*copyStream)(nil)
+
 type copyStream struct {
 	cb       *pgwire.CopyBoth
 	buf      []byte
@@ -171,16 +173,24 @@ type copyStream struct {
 }
 
 func (c *copyStream) Recv() ([]byte, error) {
-	p, err := c.cb.ReceiveAppend(c.buf[:0])
+	p, err := c.receive(c.buf[:0])
+	if err == nil {
+		c.buf = p
+	}
+	return p, err
+}
+
+// RecvOwned makes copyStream an acceptor.OwnedStream: pgwire copies each
+// payload out of its read buffer into a fresh slice the session keeps.
+func (c *copyStream) RecvOwned() ([]byte, error) { return c.receive(nil) }
+
+func (c *copyStream) receive(dst []byte) ([]byte, error) {
+	p, err := c.cb.ReceiveAppend(dst)
 	if errors.Is(err, pgwire.ErrCopyFail) {
 		c.copyFail = err
 		return nil, io.EOF
 	}
-	if err != nil {
-		return nil, err
-	}
-	c.buf = p
-	return p, nil
+	return p, err
 }
 
 func (c *copyStream) Send(payload []byte) error { return c.cb.Send(payload) }
