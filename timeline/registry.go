@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/walstore"
@@ -43,6 +45,8 @@ type Config struct {
 	PersistSeconds controlfile.Observer
 	// WALMetrics, if set, receives the WAL stores' figures.
 	WALMetrics *walstore.Metrics
+	// ReceivedPSFeedbacks, if set, is safekeeper_received_ps_feedbacks_total.
+	ReceivedPSFeedbacks prometheus.Counter
 }
 
 // Registry is the global timeline map (timelines_global_map.rs). All its
