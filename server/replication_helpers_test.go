@@ -78,13 +78,16 @@ type pusher struct {
 	changed chan struct{}
 }
 
-// startPusher connects a proposer to walkeeper at addr, wins term with the
-// given history (whose last entry must be term's own) and streams the
-// primary's WAL from `from` on.
-func startPusher(t *testing.T, p *primary, addr string, term uint64, history walproto.TermHistory, from pgwal.LSN) *pusher {
+// startPusher connects a proposer to walkeeper at addr, wins term and
+// streams the primary's WAL into it.
+//
+// With a non-zero start the timeline is new and begins at start; with
+// start 0 the proposer continues the timeline from walkeeper's flush_lsn,
+// as a walproposer elected after a restart does.
+func startPusher(t *testing.T, p *primary, addr string, term uint64, start pgwal.LSN) *pusher {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	u := &pusher{cancel: cancel, pos: from, changed: make(chan struct{})}
+	u := &pusher{cancel: cancel, changed: make(chan struct{})}
 	t.Cleanup(u.stop)
 	var err error
 	u.prop, err = proposer.Dial(ctx, proposer.Config{Addr: addr, TenantID: replTTID.Tenant, TimelineID: replTTID.Timeline,
@@ -96,9 +99,16 @@ func startPusher(t *testing.T, p *primary, addr string, term uint64, history wal
 		WalSegSize: pgwal.DefaultSegmentSize}); err != nil {
 		t.Fatal(err)
 	}
-	if vr, err := u.prop.Vote(ctx, term); err != nil || !vr.VoteGiven {
+	vr, err := u.prop.Vote(ctx, term)
+	if err != nil || !vr.VoteGiven {
 		t.Fatalf("vote for term %d: %+v, %v", term, vr, err)
 	}
+	from, history := start, walproto.TermHistory{{Term: term, LSN: start}}
+	if start == 0 {
+		from = vr.FlushLSN
+		history = append(vr.TermHistory, walproto.TermLsn{Term: term, LSN: from})
+	}
+	u.pos = from
 	if err := u.prop.Elect(from, history); err != nil {
 		t.Fatal(err)
 	}

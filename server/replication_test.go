@@ -14,7 +14,6 @@ import (
 
 	"github.com/walkeeper/walkeeper/internal/pgtest"
 	"github.com/walkeeper/walkeeper/pgwal"
-	"github.com/walkeeper/walkeeper/walproto"
 )
 
 const segSize = pgwal.DefaultSegmentSize
@@ -60,7 +59,7 @@ func TestReplicationPGReceiveWAL(t *testing.T) {
 	p.Psql(t, "create table t (id int primary key, v text)")
 	start := p.switchWAL(t)
 	addrs, _ := startRun(t, Config{DataDir: t.TempDir(), ID: 1, NoSync: true, Logger: testLogger(t)})
-	u := startPusher(t, p, addrs.PG.String(), 1, walproto.TermHistory{{Term: 1, LSN: start}}, start)
+	u := startPusher(t, p, addrs.PG.String(), 1, start)
 	p.Psql(t, "insert into t select g, repeat('x', 300) from generate_series(1, 60000) g") // ~2 segments
 	end := p.lsn(t, "pg_current_wal_flush_lsn()")
 	commit := u.waitCommitted(t, addrs.PG.String(), end)
