@@ -46,7 +46,7 @@ func checkChunk(t *testing.T, m streamMsg) {
 		t.Fatalf("XLogData of %d bytes", len(m.data))
 	case end > m.walEnd:
 		t.Fatalf("XLogData [%s, %s) beyond wal_end %s", m.walStart, end, m.walEnd)
-	case (end-1).SegmentNumber(segSize) != m.walStart.SegmentNumber(segSize):
+	case (end - 1).SegmentNumber(segSize) != m.walStart.SegmentNumber(segSize):
 		t.Fatalf("XLogData [%s, %s) crosses a segment", m.walStart, end)
 	case end != m.walEnd && end%pgwal.XLogBlockSize != 0 && end.SegmentOffset(segSize) != 0 && len(m.data) == pgwal.MaxSendSize:
 		t.Fatalf("full XLogData [%s, %s) not cut at a page", m.walStart, end)
