@@ -37,8 +37,11 @@ func dialProposer(ctx context.Context, t *testing.T, addr string, pgVersion uint
 	return c, vr
 }
 
-// checkChunk asserts the XLogData rules of replication.md §3.3.
-func checkChunk(t *testing.T, m streamMsg) {
+// checkChunk asserts the XLogData rules of replication.md §3.3: at most
+// 128 KiB, within one segment, never beyond wal_end, and cut at a page
+// boundary unless it reaches wal_end (or the timeline start, where the
+// synthetic prefix ends).
+func checkChunk(t *testing.T, m streamMsg, tlStart pgwal.LSN) {
 	t.Helper()
 	end := m.walStart + pgwal.LSN(len(m.data))
 	switch {
@@ -48,15 +51,15 @@ func checkChunk(t *testing.T, m streamMsg) {
 		t.Fatalf("XLogData [%s, %s) beyond wal_end %s", m.walStart, end, m.walEnd)
 	case (end - 1).SegmentNumber(segSize) != m.walStart.SegmentNumber(segSize):
 		t.Fatalf("XLogData [%s, %s) crosses a segment", m.walStart, end)
-	case end != m.walEnd && end%pgwal.XLogBlockSize != 0 && end.SegmentOffset(segSize) != 0 && len(m.data) == pgwal.MaxSendSize:
-		t.Fatalf("full XLogData [%s, %s) not cut at a page", m.walStart, end)
+	case end != m.walEnd && end%pgwal.XLogBlockSize != 0 && end != tlStart:
+		t.Fatalf("XLogData [%s, %s) short of wal_end %s is not cut at a page", m.walStart, end, m.walEnd)
 	}
 }
 
-// readUntil reads XLogData from pos until a keepalive arrives with nothing
+// readUntilIdle reads XLogData from pos until a keepalive arrives with nothing
 // left to send (wal_end == pos), and returns the bytes and the messages'
 // largest wal_end.
-func readUntilIdle(ctx context.Context, t *testing.T, r *reader, pos pgwal.LSN) ([]byte, pgwal.LSN) {
+func readUntilIdle(ctx context.Context, t *testing.T, r *reader, pos, tlStart pgwal.LSN) ([]byte, pgwal.LSN) {
 	t.Helper()
 	var got []byte
 	var maxEnd pgwal.LSN
@@ -72,7 +75,7 @@ func readUntilIdle(ctx context.Context, t *testing.T, r *reader, pos pgwal.LSN) 
 			}
 			continue
 		}
-		checkChunk(t, m)
+		checkChunk(t, m, tlStart)
 		if m.walStart != pos {
 			t.Fatalf("XLogData at %s, expected %s", m.walStart, pos)
 		}
@@ -144,7 +147,7 @@ func TestReplicationModes(t *testing.T) {
 	if err := startStream(ctx, cr.c, fmt.Sprintf("START_REPLICATION PHYSICAL %s", segStart)); err != nil {
 		t.Fatal(err)
 	}
-	got, maxEnd := readUntilIdle(ctx, t, cr, segStart)
+	got, maxEnd := readUntilIdle(ctx, t, cr, segStart, start)
 	if maxEnd != commit || segStart+pgwal.LSN(len(got)) != commit {
 		t.Fatalf("commit reader got up to %s (wal_end %s), commit_lsn is %s", segStart+pgwal.LSN(len(got)), maxEnd, commit)
 	}
@@ -174,7 +177,7 @@ func TestReplicationModes(t *testing.T) {
 	if err := startStream(ctx, fr.c, fmt.Sprintf("START_REPLICATION PHYSICAL %s (term='1')", start)); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = readUntilIdle(ctx, t, fr, start)
+	got, _ = readUntilIdle(ctx, t, fr, start, start)
 	flushEnd := start + pgwal.LSN(len(got))
 	if flushEnd <= commit || !bytes.Equal(got, seg[40:flushEnd-segStart]) {
 		t.Fatalf("term reader got [%s, %s), commit_lsn %s", start, flushEnd, commit)
