@@ -238,4 +238,12 @@ func TestReplicationModes(t *testing.T) {
 	if pe := streamError(start); pe.Message != "WAL segment is not found: "+name {
 		t.Fatalf("removed segment: %q", pe.Message)
 	}
+
+	// TIMELINE_HISTORY, which a standby sends only above timeline 1, gets
+	// the answer of a primary without that history file.
+	hr := dialReader(ctx, t, addr, "standby")
+	_, err = hr.c.Exec(ctx, "TIMELINE_HISTORY 2").ReadAll()
+	if !errors.As(err, &pe) || pe.Code != "58P01" {
+		t.Fatalf("TIMELINE_HISTORY: %v", err)
+	}
 }
