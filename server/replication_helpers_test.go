@@ -387,6 +387,9 @@ func (r *reader) next(ctx context.Context) (streamMsg, error) {
 				return streamMsg{tag: 'w', walStart: pgwal.LSN(binary.BigEndian.Uint64(d[1:])),
 					walEnd: pgwal.LSN(binary.BigEndian.Uint64(d[9:])), data: d[25:]}, nil
 			case len(d) == 18 && d[0] == 'k':
+				if d[17] != 1 {
+					return streamMsg{}, fmt.Errorf("keepalive without reply_requested: %q", d)
+				}
 				return streamMsg{tag: 'k', walEnd: pgwal.LSN(binary.BigEndian.Uint64(d[1:]))}, nil
 			default:
 				return streamMsg{}, fmt.Errorf("unexpected CopyData %q", d)

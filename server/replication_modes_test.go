@@ -154,6 +154,16 @@ func TestReplicationModes(t *testing.T) {
 	if !bytes.Equal(got[40:], seg[40:commit-segStart]) {
 		t.Fatal("commit reader's bytes differ from PostgreSQL's")
 	}
+	// An idle stream gets a keepalive (reply requested) about every second.
+	began := time.Now()
+	for range 2 {
+		if m, err := cr.next(ctx); err != nil || m.tag != 'k' || m.walEnd != commit {
+			t.Fatalf("idle stream: %+v, %v", m, err)
+		}
+	}
+	if d := time.Since(began); d < 1500*time.Millisecond || d > 4*time.Second {
+		t.Fatalf("two keepalives took %v", d)
+	}
 	// CopyDone is answered with CopyDone.
 	cr.c.Frontend().Send(&pgproto3.CopyDone{})
 	if err := cr.c.Frontend().Flush(); err != nil {
