@@ -3,6 +3,7 @@ package timeline
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/pgwal"
@@ -117,4 +118,38 @@ func TestSendersFeedIntoTimeline(t *testing.T) {
 	if n := tl.NumWALReceivers(); n != 0 {
 		t.Fatalf("receivers %d", n)
 	}
+}
+
+// BenchmarkLockUnlock is the cost the watches add to every unlock of the
+// timeline lock: unchanged (nothing published) and with commit_lsn moving
+// (one watch published).
+func BenchmarkLockUnlock(b *testing.B) {
+	r := NewRegistry(Config{DataDir: b.TempDir(), NoSync: true})
+	defer r.Close()
+	st, err := controlfile.New(ttA, controlfile.Configuration{},
+		controlfile.ServerInfo{PGVersion: 150004, SystemID: 42, WalSegSize: 16 << 20}, 0, 0, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	tl, err := r.Create(st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("unchanged", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			tl.Lock()
+			tl.Unlock()
+		}
+	})
+	b.Run("commit_moves", func(b *testing.B) {
+		b.ReportAllocs()
+		l := pgwal.LSN(0)
+		for b.Loop() {
+			l++
+			tl.Lock()
+			tl.Control().SetCommitLSN(l)
+			tl.Unlock()
+		}
+	})
 }
