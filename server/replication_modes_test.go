@@ -161,7 +161,7 @@ func TestReplicationModes(t *testing.T) {
 			t.Fatalf("idle stream: %+v, %v", m, err)
 		}
 	}
-	if d := time.Since(began); d < 1500*time.Millisecond || d > 4*time.Second {
+	if d := time.Since(began); d < 1500*time.Millisecond || d > 6*time.Second {
 		t.Fatalf("two keepalives took %v", d)
 	}
 	// CopyDone is answered with CopyDone.
