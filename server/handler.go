@@ -195,7 +195,8 @@ func (h *handler) StartWALPush(ctx context.Context, s *pgwire.Session, opts pgwi
 			// pageserver feedback into its AppendResponses (§5.1). Run
 			// starts the writer only after Open returns.
 			fb, unsubscribe := tl.WalSenders().SubscribeFeedback()
-			done := tl.AddWALReceiver()
+			streaming, done := tl.AddWALReceiver(s.ConnID)
+			sess.OnElected = streaming
 			leave := release
 			release = func() { done(); unsubscribe(); leave() }
 			sess.Feedback = fb

@@ -3,7 +3,6 @@ package timeline
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/walkeeper/walkeeper/pgwal"
 	"github.com/walkeeper/walkeeper/replication"
@@ -46,17 +45,6 @@ func (tl *Timeline) advanceRemoteConsistentLSN(l pgwal.LSN) {
 		tl.control.SetRemoteConsistentLSN(l)
 	}
 }
-
-// AddWALReceiver counts a walproposer (START_WAL_PUSH) connection working
-// on the timeline, for the walsender stop rule; call done when it ends.
-func (tl *Timeline) AddWALReceiver() (done func()) {
-	tl.receivers.Add(1)
-	var once sync.Once
-	return func() { once.Do(func() { tl.receivers.Add(-1) }) }
-}
-
-// NumWALReceivers is how many walproposers push WAL to the timeline now.
-func (tl *Timeline) NumWALReceivers() int { return int(tl.receivers.Load()) }
 
 // WithTermReadLocked runs read under the timeline's read lock if the
 // acceptor's current term is term (replication.md §3.5): a new term cannot

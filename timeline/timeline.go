@@ -41,7 +41,7 @@ type Timeline struct {
 	watches endWatches // published on Unlock
 
 	senders   *replication.WalSenders
-	receivers atomic.Int32 // active START_WAL_PUSH sessions
+	receivers receivers // active START_WAL_PUSH sessions
 
 	hsMu sync.Mutex
 	hs   func() walproto.HotStandbyFeedback

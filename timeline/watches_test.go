@@ -108,7 +108,12 @@ func TestSendersFeedIntoTimeline(t *testing.T) {
 	}
 	st.Unregister()
 
-	done1, done2 := tl.AddWALReceiver(), tl.AddWALReceiver()
+	_, done1 := tl.AddWALReceiver(1)
+	streaming2, done2 := tl.AddWALReceiver(2)
+	streaming2()
+	if got := tl.WALReceivers(); len(got) != 2 || got[0] != (Receiver{1, ReceiverVoting}) || got[1] != (Receiver{2, ReceiverStreaming}) {
+		t.Fatalf("receivers %+v", got)
+	}
 	done1()
 	done1()
 	if n := tl.NumWALReceivers(); n != 1 {
