@@ -23,18 +23,21 @@ func benchWAL(total int, sizes []int) (LSN, []byte, int) {
 	return start, wal, i
 }
 
+// benchShapes are the WAL shapes of the decoder benchmarks: record sizes
+// of pgbench, of full page images, and large records.
+var benchShapes = []struct {
+	name  string
+	sizes []int
+}{
+	{"pgbench", []int{54, 171, 64, 229, 188, 293, 34, 79, 120, 54, 72}},
+	{"fpi", []int{7429, 120, 8200, 54}},
+	{"large", []int{256 << 10}},
+}
+
 // BenchmarkDecoder measures decoding throughput by WAL shape and by the
 // size of the chunks fed (128 KiB is MAX_SEND_SIZE, the AppendRequest size).
 func BenchmarkDecoder(b *testing.B) {
-	shapes := []struct {
-		name  string
-		sizes []int
-	}{
-		{"pgbench", []int{54, 171, 64, 229, 188, 293, 34, 79, 120, 54, 72}},
-		{"fpi", []int{7429, 120, 8200, 54}},
-		{"large", []int{256 << 10}},
-	}
-	for _, shape := range shapes {
+	for _, shape := range benchShapes {
 		start, wal, count := benchWAL(16<<20, shape.sizes)
 		for _, chunk := range []int{8 << 10, MaxSendSize, 1 << 20} {
 			b.Run(fmt.Sprintf("%s/chunk=%d", shape.name, chunk), func(b *testing.B) {
@@ -76,6 +79,40 @@ func BenchmarkDecodeRecord(b *testing.B) {
 	for b.Loop() {
 		if err := r.Decode(data, 15); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBoundaryDecoder is BenchmarkDecoder for the BoundaryDecoder,
+// which walstore uses: same WAL shapes, same chunk sizes.
+func BenchmarkBoundaryDecoder(b *testing.B) {
+	for _, shape := range benchShapes {
+		start, wal, count := benchWAL(16<<20, shape.sizes)
+		for _, chunk := range []int{8 << 10, MaxSendSize, 1 << 20} {
+			b.Run(fmt.Sprintf("%s/chunk=%d", shape.name, chunk), func(b *testing.B) {
+				b.SetBytes(int64(len(wal)))
+				b.ReportAllocs()
+				for b.Loop() {
+					d := NewBoundaryDecoder(start, 15, DefaultSegmentSize)
+					n := 0
+					for off := 0; off < len(wal); off += chunk {
+						d.Feed(wal[off:min(off+chunk, len(wal))])
+						for {
+							_, ok, err := d.Next()
+							if err != nil {
+								b.Fatal(err)
+							}
+							if !ok {
+								break
+							}
+							n++
+						}
+					}
+					if n != count {
+						b.Fatalf("decoded %d records, wrote %d", n, count)
+					}
+				}
+			})
 		}
 	}
 }

@@ -66,21 +66,29 @@ func NewDecoder(start LSN, pgVersion uint32) *Decoder {
 // two from 1 MiB to 1 GiB); it decides where long page headers are.
 func NewDecoderSegSize(start LSN, pgVersion uint32, segSize uint32) *Decoder {
 	d := &Decoder{segSize: uint64(segSize), lsn: start, endLSN: start, skipUntil: start}
+	d.magic, d.err = decoderParams(start, pgVersion, segSize)
+	return d
+}
+
+// decoderParams checks the arguments of a decoder constructor and returns
+// the expected xlp_magic (0: any known version); the error, if any, is the
+// decoder's sticky error.
+func decoderParams(start LSN, pgVersion uint32, segSize uint32) (magic uint16, err error) {
 	if pgVersion != 0 {
 		m, ok := PageMagic(pgVersion)
 		if !ok {
-			d.err = decodeErr(start, ErrUnsupportedVersion, "PostgreSQL version %d", pgVersion)
+			err = decodeErr(start, ErrUnsupportedVersion, "PostgreSQL version %d", pgVersion)
 		}
-		d.magic = m
+		magic = m
 	}
 	if segSize < 1<<20 || segSize > 1<<30 || segSize&(segSize-1) != 0 {
-		d.err = decodeErr(start, ErrUnsupportedVersion, "segment size %d", segSize)
+		err = decodeErr(start, ErrUnsupportedVersion, "segment size %d", segSize)
 	}
 	if start%8 != 0 || (start.PageOffset() != 0 && start.PageOffset() < SizeOfXLogShortPHD) ||
-		(uint64(start)%d.segSize != 0 && uint64(start)%d.segSize < SizeOfXLogLongPHD) {
-		d.err = decodeErr(start, ErrBadContRecord, "start is not a record start")
+		(uint64(start)%uint64(segSize) != 0 && uint64(start)%uint64(segSize) < SizeOfXLogLongPHD) {
+		err = decodeErr(start, ErrBadContRecord, "start is not a record start")
 	}
-	return d
+	return magic, err
 }
 
 // Feed adds bytes continuing at FedLSN. The decoder copies what it keeps,
@@ -187,33 +195,47 @@ func (d *Decoder) advance(n int) {
 // pageHeader validates the page header at d.lsn and returns its size, or 0
 // when it is not fully buffered yet.
 func (d *Decoder) pageHeader(avail int) (int, error) {
-	size := SizeOfXLogShortPHD
-	long := uint64(d.lsn)%d.segSize == 0
-	if long {
-		size = SizeOfXLogLongPHD
-	}
+	size := pageHeaderSize(d.lsn, d.segSize)
 	if avail < size {
 		return 0, nil
 	}
-	h := parseShortHeader(d.buf[d.off:])
+	cont := d.state == stateReassembling
+	return size, checkPageHeader(d.buf[d.off:], d.lsn, d.segSize, d.magic, cont, d.contLen, d.recStart)
+}
+
+// pageHeaderSize is the size of the header of the page starting at page.
+func pageHeaderSize(page LSN, segSize uint64) int {
+	if uint64(page)%segSize == 0 {
+		return SizeOfXLogLongPHD
+	}
+	return SizeOfXLogShortPHD
+}
+
+// checkPageHeader validates the header in b of the page at page: magic
+// (any known one if magic is 0), xlp_pageaddr, xlp_info, and the
+// continuation flag and xlp_rem_len against whether a record continues
+// (cont: contLen more bytes of the record at recStart).
+func checkPageHeader(b []byte, page LSN, segSize uint64, magic uint16, cont bool, contLen uint32, recStart LSN) error {
+	long := uint64(page)%segSize == 0
+	h := parseShortHeader(b)
 	switch {
-	case d.magic != 0 && h.Magic != d.magic, d.magic == 0 && !isKnownMagic(h.Magic):
-		return 0, decodeErr(d.lsn, ErrBadMagic, "%04X", h.Magic)
-	case h.PageAddr != d.lsn:
-		return 0, decodeErr(d.lsn, ErrBadPageAddr, "xlp_pageaddr %s", h.PageAddr)
+	case magic != 0 && h.Magic != magic, magic == 0 && !isKnownMagic(h.Magic):
+		return decodeErr(page, ErrBadMagic, "%04X", h.Magic)
+	case h.PageAddr != page:
+		return decodeErr(page, ErrBadPageAddr, "xlp_pageaddr %s", h.PageAddr)
 	case h.Info&^xlpAllFlags != 0, long != (h.Info&XLPLongHeader != 0):
-		return 0, decodeErr(d.lsn, ErrBadPageHeader, "xlp_info %04X", h.Info)
+		return decodeErr(page, ErrBadPageHeader, "xlp_info %04X", h.Info)
 	}
-	cont := h.Info&XLPFirstIsContRecord != 0
-	if d.state == stateReassembling {
-		if !cont || h.RemLen != d.contLen {
-			return 0, decodeErr(d.lsn, ErrBadContRecord,
-				"record at %s needs %d more bytes, page has flags %04X rem_len %d", d.recStart, d.contLen, h.Info, h.RemLen)
+	hasCont := h.Info&XLPFirstIsContRecord != 0
+	if cont {
+		if !hasCont || h.RemLen != contLen {
+			return decodeErr(page, ErrBadContRecord,
+				"record at %s needs %d more bytes, page has flags %04X rem_len %d", recStart, contLen, h.Info, h.RemLen)
 		}
-	} else if cont || h.RemLen != 0 {
-		return 0, decodeErr(d.lsn, ErrBadContRecord, "no record continues here, page has flags %04X rem_len %d", h.Info, h.RemLen)
+	} else if hasCont || h.RemLen != 0 {
+		return decodeErr(page, ErrBadContRecord, "no record continues here, page has flags %04X rem_len %d", h.Info, h.RemLen)
 	}
-	return size, nil
+	return nil
 }
 
 // complete checks the CRC of a finished record and arranges to skip to the
@@ -224,15 +246,21 @@ func (d *Decoder) complete(data []byte) (Record, bool, error) {
 		return Record{}, false, decodeErr(d.recStart, ErrBadCRC, "computed %08X, xl_crc %08X", got, h.CRC)
 	}
 	end := d.lsn
-	next := end.Align8()
-	if h.IsSwitch() {
-		seg := LSN(d.segSize)
-		next = (end + seg - 1) / seg * seg
-	}
+	next := nextRecordStart(end, h, d.segSize)
 	d.endLSN = end
 	d.state = stateSkipping
 	d.skipUntil = next
 	return Record{StartLSN: d.recStart, EndLSN: end, NextLSN: next, Header: h, Data: data}, true, nil
+}
+
+// nextRecordStart is where the record after one with header h ending at
+// end starts: end aligned to 8, or the next segment after XLOG_SWITCH.
+func nextRecordStart(end LSN, h XLogRecord, segSize uint64) LSN {
+	if h.IsSwitch() {
+		seg := LSN(segSize)
+		return (end + seg - 1) / seg * seg
+	}
+	return end.Align8()
 }
 
 // String describes the decoder position, for logs and test failures.

@@ -5,8 +5,11 @@
 // The main pieces:
 //   - Decoder (decoder.go): fed WAL bytes in any chunking, returns whole,
 //     CRC-checked records with their start, end and record-aligned next LSN;
-//     walstore uses it for flush_record_lsn and end-of-WAL recovery,
-//     replication for the interpreted protocol.
+//     replication uses it for the interpreted protocol.
+//   - BoundaryDecoder (boundary.go): the same state machine and checks for
+//     callers that need record ends only (walstore, for flush_record_lsn
+//     and end-of-WAL recovery); it reads fed bytes in place and CRCs a
+//     record piece by piece instead of reassembling it.
 //   - DecodeRecord (decoderecord.go): block references and main data.
 //   - AppendSegmentPrefix (prefix.go): the synthetic bytes before a
 //     timeline's first LSN in its first segment.

@@ -30,8 +30,11 @@ func (s *Store) writeAndDecode(start pgwal.LSN, b []byte) error {
 	if bound <= start {
 		bound = 0
 	}
-	// Decoding in another goroutine during the pwrite was tried: on a
-	// busy two-core machine the hand-off cost more than it saved.
+	// Decoding in another goroutine during the pwrite was tried, twice
+	// (the second time with the copy-free BoundaryDecoder, a goroutine per
+	// Write of 32 KiB or more): on a busy two-core machine the hand-off
+	// cost more than it saved (median 128 KiB append ratio 0.54 against
+	// 0.69 in line).
 	if werr := s.writeBytes(start, b); werr != nil {
 		s.pending.Store(true)
 		s.dec = nil

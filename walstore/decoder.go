@@ -5,6 +5,9 @@ import "github.com/walkeeper/walkeeper/pgwal"
 // recordDecoder is what the store needs from a streaming WAL decoder: feed
 // it consecutive bytes and learn where complete records end.
 type recordDecoder interface {
+	// Feed adds the next bytes. The decoder may read b until NextEnd
+	// returns ok=false or an error, so callers drain NextEnd before they
+	// reuse b (or drop the decoder).
 	Feed(b []byte)
 	// NextEnd returns the record-aligned end (pgwal Record.NextLSN) of the
 	// next complete record, ok=false when more input is needed.

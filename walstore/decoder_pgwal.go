@@ -2,11 +2,15 @@ package walstore
 
 import "github.com/walkeeper/walkeeper/pgwal"
 
-// pgDecoder adapts pgwal.Decoder to recordDecoder.
-type pgDecoder struct{ d *pgwal.Decoder }
+// pgDecoder adapts pgwal.BoundaryDecoder to recordDecoder: the store needs
+// record ends only, and the BoundaryDecoder validates WAL exactly as
+// pgwal.Decoder does without copying or reassembling records. It holds the
+// bytes of a Feed until NextEnd reports ok=false or an error, which every
+// caller here waits for before its buffer is reused.
+type pgDecoder struct{ d *pgwal.BoundaryDecoder }
 
 func newPGDecoder(start pgwal.LSN, pgVersion uint32, segSize uint64) recordDecoder {
-	return pgDecoder{pgwal.NewDecoderSegSize(start, pgVersion, uint32(segSize))}
+	return pgDecoder{pgwal.NewBoundaryDecoder(start, pgVersion, uint32(segSize))}
 }
 
 func (p pgDecoder) Feed(b []byte) { p.d.Feed(b) }

@@ -1,0 +1,214 @@
+package pgwal
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+)
+
+// BoundaryDecoder finds the same records as Decoder, with the same checks
+// (page headers, xl_tot_len, continuation flags and xlp_rem_len, CRC32C)
+// and the same errors, but for callers that need record boundaries only:
+// it reads the fed bytes in place instead of copying them, computes each
+// record's CRC piece by piece as the record arrives and keeps only its
+// 24-byte header, so a record is never reassembled. Record.Data is always
+// nil. Not safe for concurrent use.
+//
+// Feed retains b until Next returns ok == false or an error (by then every
+// fed byte has been consumed, a partial header into the decoder's own
+// memory): the caller must not modify b before that. A caller that drains
+// Next after each Feed, as walstore does, keeps nothing retained.
+type BoundaryDecoder struct {
+	segSize uint64
+	magic   uint16 // expected xlp_magic; 0 accepts any known version
+
+	lsn LSN    // position of in[off]
+	fed LSN    // end of the bytes fed so far
+	in  []byte // fed bytes, in[off:] not yet consumed; aliases the caller's b
+	off int
+	own []byte // in's storage when Feed came before in was consumed
+
+	state     decoderState // stateReassembling: inside a record
+	ph        [SizeOfXLogLongPHD]byte
+	phN       int // bytes of the page header at lsn-phN collected in ph
+	hdr       [SizeOfXLogRecord]byte
+	got       uint32 // bytes of the current record consumed
+	totLen    uint32 // its xl_tot_len, valid once got >= 4
+	crc       uint32 // CRC32C of the record's bytes [24:got]
+	recStart  LSN
+	skipUntil LSN
+	endLSN    LSN // unaligned end of the last complete record
+	err       error
+}
+
+// NewBoundaryDecoder is NewDecoderSegSize for boundary tracking; the
+// arguments and their checks are the same.
+func NewBoundaryDecoder(start LSN, pgVersion uint32, segSize uint32) *BoundaryDecoder {
+	d := &BoundaryDecoder{segSize: uint64(segSize), lsn: start, fed: start, endLSN: start, skipUntil: start}
+	d.magic, d.err = decoderParams(start, pgVersion, segSize)
+	return d
+}
+
+// Feed adds bytes continuing at FedLSN. See the type's comment for how
+// long b is retained.
+func (d *BoundaryDecoder) Feed(b []byte) {
+	d.fed += LSN(len(b))
+	switch {
+	case d.err != nil:
+	case d.off == len(d.in):
+		d.in, d.off = b, 0
+	default:
+		// Next was not drained: keep the unconsumed rest in own memory
+		// (copy handles in aliasing own).
+		d.own = append(append(d.own[:0], d.in[d.off:]...), b...)
+		d.in, d.off = d.own, 0
+	}
+}
+
+// FedLSN is the end of the bytes fed so far.
+func (d *BoundaryDecoder) FedLSN() LSN { return d.fed }
+
+// LSN is the unaligned end of the last complete record (the start LSN until
+// a record is complete).
+func (d *BoundaryDecoder) LSN() LSN { return d.endLSN }
+
+// Next returns the next complete record, with Data nil. ok is false when
+// more input is needed. An error means corrupt WAL (or zero-filled WAL: the
+// end of the log) and is sticky: every later call returns it.
+func (d *BoundaryDecoder) Next() (rec Record, ok bool, err error) {
+	if d.err != nil {
+		return Record{}, false, d.err
+	}
+	rec, ok, err = d.next()
+	if err != nil {
+		d.err = err
+	}
+	if !ok {
+		d.in, d.off = nil, 0 // consumed: release the caller's memory
+		if cap(d.own) > shrinkAbove {
+			d.own = nil
+		}
+	}
+	return rec, ok, err
+}
+
+func (d *BoundaryDecoder) next() (Record, bool, error) {
+	for {
+		if d.state == stateSkipping {
+			n := uint64(d.skipUntil - d.lsn)
+			if avail := len(d.in) - d.off; uint64(avail) < n {
+				d.advance(avail)
+				return Record{}, false, nil
+			}
+			d.advance(int(n))
+			d.state = stateWaiting
+		}
+		if d.phN > 0 || d.lsn%XLogBlockSize == 0 {
+			done, err := d.pageHeader()
+			if err != nil || !done {
+				return Record{}, false, err
+			}
+		}
+		pageLeft := int(XLogBlockSize - d.lsn%XLogBlockSize)
+		if d.state == stateWaiting {
+			if rest := d.in[d.off:]; len(rest) >= 4 {
+				totLen := binary.LittleEndian.Uint32(rest)
+				if totLen < SizeOfXLogRecord || totLen > MaxRecordSize {
+					return Record{}, false, decodeErr(d.lsn, ErrBadRecordLength, "%d", totLen)
+				}
+				if int(totLen) <= pageLeft && int(totLen) <= len(rest) {
+					// The common case: the whole record is here, on one page.
+					d.recStart = d.lsn
+					data := rest[:totLen]
+					d.advance(int(totLen))
+					return d.complete(parseRecordHeader(data), RecordCRC(data))
+				}
+			}
+			d.recStart, d.got, d.totLen, d.crc = d.lsn, 0, 0, 0
+			d.state = stateReassembling
+		}
+		if d.got < 4 {
+			// xl_tot_len is on the record's first page (records start
+			// 8-aligned), but may be split between Feeds.
+			n := copy(d.hdr[d.got:4], d.in[d.off:])
+			d.advance(n)
+			d.got += uint32(n)
+			if d.got < 4 {
+				return Record{}, false, nil
+			}
+			d.totLen = binary.LittleEndian.Uint32(d.hdr[:])
+			if d.totLen < SizeOfXLogRecord || d.totLen > MaxRecordSize {
+				return Record{}, false, decodeErr(d.recStart, ErrBadRecordLength, "%d", d.totLen)
+			}
+			pageLeft -= n
+		}
+		avail := len(d.in) - d.off
+		n := min(int(d.totLen-d.got), pageLeft, avail)
+		d.addPiece(d.in[d.off : d.off+n])
+		d.advance(n)
+		if d.got == d.totLen {
+			h := parseRecordHeader(d.hdr[:])
+			return d.complete(h, crc32.Update(d.crc, castagnoli, d.hdr[:20]))
+		}
+		if n == avail {
+			return Record{}, false, nil
+		}
+	}
+}
+
+// addPiece takes the next bytes of the current record: its header into
+// hdr, the rest into the CRC.
+func (d *BoundaryDecoder) addPiece(p []byte) {
+	if d.got < SizeOfXLogRecord {
+		k := copy(d.hdr[d.got:], p)
+		d.got += uint32(k)
+		p = p[k:]
+	}
+	if len(p) > 0 {
+		d.crc = crc32.Update(d.crc, castagnoli, p)
+		d.got += uint32(len(p))
+	}
+}
+
+func (d *BoundaryDecoder) advance(n int) {
+	d.off += n
+	d.lsn += LSN(n)
+}
+
+// pageHeader collects the page header at d.lsn-d.phN into ph and checks it
+// once complete; done is false while more bytes are needed.
+func (d *BoundaryDecoder) pageHeader() (done bool, err error) {
+	page := d.lsn - LSN(d.phN)
+	size := pageHeaderSize(page, d.segSize)
+	n := copy(d.ph[d.phN:size], d.in[d.off:])
+	d.advance(n)
+	d.phN += n
+	if d.phN < size {
+		return false, nil
+	}
+	d.phN = 0
+	cont := d.state == stateReassembling
+	if err := checkPageHeader(d.ph[:size], page, d.segSize, d.magic, cont, d.totLen-d.got, d.recStart); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// complete checks the CRC of a finished record with header h and arranges
+// to skip to the next record start.
+func (d *BoundaryDecoder) complete(h XLogRecord, crc uint32) (Record, bool, error) {
+	if crc != h.CRC {
+		return Record{}, false, decodeErr(d.recStart, ErrBadCRC, "computed %08X, xl_crc %08X", crc, h.CRC)
+	}
+	end := d.lsn
+	next := nextRecordStart(end, h, d.segSize)
+	d.endLSN = end
+	d.state = stateSkipping
+	d.skipUntil = next
+	return Record{StartLSN: d.recStart, EndLSN: end, NextLSN: next, Header: h}, true, nil
+}
+
+// String describes the decoder position, for logs and test failures.
+func (d *BoundaryDecoder) String() string {
+	return fmt.Sprintf("BoundaryDecoder{lsn %s, fed %s, state %d, end %s}", d.lsn, d.fed, d.state, d.endLSN)
+}
