@@ -20,7 +20,7 @@ const (
 	// silent this long is dropped.
 	DefaultConnectTimeout = 10 * time.Second
 	// maxBackoff caps the reconnect delay.
-	maxBackoff = 5 * time.Second
+	maxBackoff = 2 * time.Second
 	// DefaultAppName is the application_name on the primary: put it in
 	// synchronous_standby_names.
 	DefaultAppName = "walproposer"

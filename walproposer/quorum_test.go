@@ -10,8 +10,10 @@ import (
 
 type th = walproto.TermHistory
 
+func e(term uint64, lsn pgwal.LSN) walproto.TermLsn { return walproto.TermLsn{Term: term, LSN: lsn} }
+
 func TestCommonPoint(t *testing.T) {
-	prop := th{{1, 0x100}, {3, 0x500}, {5, 0x900}}
+	prop := th{e(1, 0x100), e(3, 0x500), e(5, 0x900)}
 	tests := []struct {
 		name  string
 		prop  th
@@ -21,13 +23,13 @@ func TestCommonPoint(t *testing.T) {
 		err   error
 	}{
 		{"empty safekeeper", prop, nil, 0, 0x100, nil},
-		{"no common term", prop, th{{2, 0x100}}, 0x300, 0x100, nil},
+		{"no common term", prop, th{e(2, 0x100)}, 0x300, 0x100, nil},
 		{"same history, sk behind", prop, prop, 0x950, 0x950, nil},
-		{"prefix, sk flush below next start", prop, th{{1, 0x100}, {3, 0x500}}, 0x700, 0x700, nil},
-		{"prefix, sk flush beyond next start", prop, th{{1, 0x100}, {3, 0x500}}, 0xa00, 0x900, nil},
-		{"divergent term after common prefix", prop, th{{1, 0x100}, {2, 0x300}}, 0x600, 0x300, nil},
-		{"divergent term, prop switches earlier", th{{1, 0x100}, {3, 0x200}}, th{{1, 0x100}, {2, 0x300}}, 0x600, 0x200, nil},
-		{"conflict", prop, th{{1, 0x200}}, 0x300, 0, ErrHistoryConflict},
+		{"prefix, sk flush below next start", prop, th{e(1, 0x100), e(3, 0x500)}, 0x700, 0x700, nil},
+		{"prefix, sk flush beyond next start", prop, th{e(1, 0x100), e(3, 0x500)}, 0xa00, 0x900, nil},
+		{"divergent term after common prefix", prop, th{e(1, 0x100), e(2, 0x300)}, 0x600, 0x300, nil},
+		{"divergent term, prop switches earlier", th{e(1, 0x100), e(3, 0x200)}, th{e(1, 0x100), e(2, 0x300)}, 0x600, 0x200, nil},
+		{"conflict", prop, th{e(1, 0x200)}, 0x300, 0, ErrHistoryConflict},
 		{"empty proposer history", nil, nil, 0, 0, ErrEmptyHistory},
 	}
 	for _, tc := range tests {
@@ -47,13 +49,13 @@ func TestDonor(t *testing.T) {
 		want  int
 	}{
 		{"highest last_log_term wins over flush", []walproto.VoteResponse{
-			{FlushLSN: 0x900, TermHistory: th{{1, 0x100}}},
-			{FlushLSN: 0x500, TermHistory: th{{1, 0x100}, {2, 0x400}}},
-			{FlushLSN: 0x800, TermHistory: th{{1, 0x100}}},
+			{FlushLSN: 0x900, TermHistory: th{e(1, 0x100)}},
+			{FlushLSN: 0x500, TermHistory: th{e(1, 0x100), e(2, 0x400)}},
+			{FlushLSN: 0x800, TermHistory: th{e(1, 0x100)}},
 		}, 1},
 		{"tie broken by flush", []walproto.VoteResponse{
-			{FlushLSN: 0x500, TermHistory: th{{2, 0x100}}},
-			{FlushLSN: 0x700, TermHistory: th{{2, 0x100}}},
+			{FlushLSN: 0x500, TermHistory: th{e(2, 0x100)}},
+			{FlushLSN: 0x700, TermHistory: th{e(2, 0x100)}},
 		}, 1},
 		{"all empty", []walproto.VoteResponse{{}, {}, {}}, 0},
 	}
