@@ -1,6 +1,7 @@
 package walproposer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -259,4 +261,38 @@ func pgbench(ctx context.Context, t *testing.T, pg *pgtest.Cluster, args ...stri
 	cmd := exec.CommandContext(ctx, pgtest.Bin(t, "pgbench"), append(base, append(args, "postgres")...)...)
 	cmd.Env = append(os.Environ(), "PGSSLMODE=disable")
 	return cmd
+}
+
+// walBytes reads WAL [from, to) from a walkeeper data directory.
+func walBytes(t *testing.T, dataDir string, from, to pgwal.LSN) []byte {
+	t.Helper()
+	dir := filepath.Join(dataDir, testTenant.String(), testTimeline.String())
+	var out []byte
+	for pos := from; pos < to; {
+		segNo := pos.SegmentNumber(pgwal.DefaultSegmentSize)
+		name := filepath.Join(dir, pgwal.SegmentName(segNo, pgwal.DefaultSegmentSize))
+		b, err := os.ReadFile(name)
+		if errors.Is(err, os.ErrNotExist) {
+			b, err = os.ReadFile(name + pgwal.PartialSuffix)
+		}
+		if err != nil {
+			t.Fatalf("read WAL at %s: %v", pos, err)
+		}
+		off := pos.SegmentOffset(pgwal.DefaultSegmentSize)
+		end := min(uint64(len(b)), off+uint64(to-pos))
+		out = append(out, b[off:end]...)
+		pos += pgwal.LSN(end - off)
+	}
+	return out
+}
+
+// sameWAL requires byte-identical WAL [from, to) in every data directory.
+func sameWAL(t *testing.T, dirs []string, from, to pgwal.LSN) {
+	t.Helper()
+	first := walBytes(t, dirs[0], from, to)
+	for i, d := range dirs[1:] {
+		if !bytes.Equal(walBytes(t, d, from, to), first) {
+			t.Fatalf("walkeeper %d's WAL [%s, %s) differs from walkeeper 1's", i+2, from, to)
+		}
+	}
 }
