@@ -104,7 +104,12 @@ func (k *keeper) stop() {
 
 // status runs TIMELINE_STATUS: flush_lsn, commit_lsn.
 func (k *keeper) status(ctx context.Context) (flush, commit pgwal.LSN, err error) {
-	cfg, err := pgconn.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%s user=x dbname=x sslmode=disable", strings.Split(k.addr, ":")[1]))
+	return timelineStatus(ctx, k.addr)
+}
+
+// timelineStatus runs TIMELINE_STATUS on the walkeeper at addr.
+func timelineStatus(ctx context.Context, addr string) (flush, commit pgwal.LSN, err error) {
+	cfg, err := pgconn.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%s user=x dbname=x sslmode=disable", strings.Split(addr, ":")[1]))
 	if err != nil {
 		return 0, 0, err
 	}
