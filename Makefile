@@ -7,7 +7,7 @@ BENCHTIME ?= 2s
 
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build run test test-short bench lint fmt fuzz generate clean
+.PHONY: all build run test test-short bench lint fmt fuzz generate clean chaos
 
 all: build
 
@@ -23,6 +23,10 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
+
+## chaos: SIGKILL random walkeepers for 60 s under pgbench with the walproposer (about 90 s)
+chaos:
+	WALPROPOSER_CHAOS=1 $(GO) test -run '^TestChaos$$' -v -timeout 10m ./walproposer/
 
 test-short:
 	$(GO) test -short ./...
