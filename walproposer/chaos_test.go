@@ -100,7 +100,8 @@ func (k *procKeeper) kill() {
 }
 
 // TestChaos SIGKILLs a random walkeeper (never more than one at a time, so
-// a quorum stays up) every few seconds while pgbench runs; afterwards the
+// a quorum stays up) every few seconds while pgbench runs, and twice
+// replaces the walproposer with a new one (a new term); afterwards the
 // walkeepers hold byte-identical WAL up to the commit point, pgbench saw no
 // failed transaction, and a standby streaming from a random walkeeper has
 // the primary's table checksums. About 90 s: run with make chaos.
@@ -118,7 +119,8 @@ func TestChaos(t *testing.T) {
 		kaddrs = append(kaddrs, k.addr)
 	}
 	pg := pgtest.Start(t, pgtest.Options{Conf: append(syncConf, "hot_standby = on")})
-	p, _ := runProposer(t, Config{Safekeepers: kaddrs, Primary: pg.ConnString("postgres"), ReconnectTimeout: 500 * time.Millisecond})
+	cfg := Config{Safekeepers: kaddrs, Primary: pg.ConnString("postgres"), ReconnectTimeout: 500 * time.Millisecond}
+	p, stopP := runProposer(t, cfg)
 	st := waitElected(t, p)
 	waitSyncStandby(t, pg)
 	ctx := context.Background()
@@ -133,14 +135,22 @@ func TestChaos(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- bench.Wait() }()
-	kills := 0
+	kills, restarts := 0, 0
 	var benchErr error
+	began := time.Now()
 chaos:
 	for {
 		select {
 		case benchErr = <-done:
 			break chaos
 		case <-time.After(time.Duration(1500+rand.IntN(2500)) * time.Millisecond):
+		}
+		// Twice per run, the walproposer itself is replaced by a new one.
+		if elapsed := time.Since(began); restarts < 2 && elapsed > time.Duration(restarts+1)*time.Duration(seconds)*time.Second/3 {
+			stopP()
+			p, stopP = runProposer(t, cfg)
+			restarts++
+			continue
 		}
 		k := ks[rand.IntN(len(ks))]
 		k.kill()
@@ -151,12 +161,17 @@ chaos:
 	if benchErr != nil {
 		t.Fatalf("pgbench: %v\n%s", benchErr, benchOut.String())
 	}
-	t.Logf("%d SIGKILLs in %d s; pgbench: %s", kills, seconds, tpsLine(benchOut.String()))
+	t.Logf("%d SIGKILLs and %d walproposer restarts in %d s; pgbench: %s", kills, restarts, seconds, tpsLine(benchOut.String()))
 	if !strings.Contains(benchOut.String(), "number of failed transactions: 0 ") {
 		t.Fatalf("pgbench saw failed transactions:\n%s", benchOut.String())
 	}
 
+	waitElected(t, p)
 	end := p.CommitLSN()
+	if end == 0 {
+		pgtest.WaitFor(t, 10*time.Second, "a commit in the last term", func() bool { return p.CommitLSN() > 0 })
+		end = p.CommitLSN()
+	}
 	pgtest.WaitFor(t, 30*time.Second, "every walkeeper to flush "+end.String(), func() bool {
 		for _, k := range ks {
 			if f, _, err := timelineStatus(ctx, k.addr); err != nil || f < end {

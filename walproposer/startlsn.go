@@ -53,8 +53,8 @@ func FirstRecordBoundary(segStart pgwal.LSN, data []byte) (pgwal.LSN, error) {
 }
 
 // segmentStartBoundary reads the primary's WAL from the start of the
-// segment holding its flush position and returns the first record boundary
-// in it: the default timeline start.
+// segment holding its flush position (the last flushed byte) and returns
+// the first record boundary in it: the default timeline start.
 func segmentStartBoundary(ctx context.Context, connString string, si SystemInfo) (pgwal.LSN, error) {
 	cfg, err := primaryConfig(connString, "walproposer_start")
 	if err != nil {
@@ -65,7 +65,10 @@ func segmentStartBoundary(ctx context.Context, connString string, si SystemInfo)
 		return 0, err
 	}
 	defer rc.Close()
-	seg := si.FlushLSN - pgwal.LSN(si.FlushLSN.SegmentOffset(uint64(si.WalSegSize)))
+	// At an exact segment start (just after a WAL switch) the segment has
+	// no WAL yet; the previous one has, up to the flush position.
+	last := max(si.FlushLSN, 1) - 1
+	seg := last - pgwal.LSN(last.SegmentOffset(uint64(si.WalSegSize)))
 	if err := rc.start(ctx, fmt.Sprintf("START_REPLICATION PHYSICAL %s TIMELINE %d", seg, si.Timeline)); err != nil {
 		return 0, err
 	}
