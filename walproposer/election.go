@@ -27,13 +27,15 @@ type termState struct {
 
 	flush    []pgwal.LSN // last flush_lsn reported in this term
 	skCommit []pgwal.LSN // last persisted commit_lsn reported
-	active   []bool      // streaming now
-	commit   pgwal.LSN   // quorum commit of this term
+	hs       []walproto.HotStandbyFeedback
+	active   []bool    // streaming now
+	commit   pgwal.LSN // quorum commit of this term
 }
 
 func newTermState(n int) *termState {
 	return &termState{greeted: make([]bool, n), votes: make([]*walproto.VoteResponse, n),
-		flush: make([]pgwal.LSN, n), skCommit: make([]pgwal.LSN, n), active: make([]bool, n)}
+		flush: make([]pgwal.LSN, n), skCommit: make([]pgwal.LSN, n), active: make([]bool, n),
+		hs: make([]walproto.HotStandbyFeedback, n)}
 }
 
 func count[T any](xs []T, ok func(T) bool) int {
@@ -143,6 +145,11 @@ func (p *Proposer) onAppendResponse(st *termState, i int, r walproto.AppendRespo
 		changed = true
 	}
 	st.truncate = max(st.truncate, TruncateLSN(st.flush, st.commit))
+	st.hs[i] = r.HotStandby
+	if hs := AggregateHotStandby(st.hs); hs != p.hs {
+		p.hs = hs
+		changed = true
+	}
 	if changed {
 		p.broadcast()
 	}
@@ -183,4 +190,21 @@ func (p *Proposer) waitSynced(ctx context.Context, st *termState) (pgwal.LSN, er
 		return st.commit >= st.termStart && n >= Quorum(p.n)
 	})
 	return lsn, err
+}
+
+// AggregateHotStandby combines the walkeepers' hot standby feedback as the
+// walproposer does before passing it to PostgreSQL: the lowest non-zero
+// xmin and catalog_xmin, the latest timestamp.
+func AggregateHotStandby(hs []walproto.HotStandbyFeedback) walproto.HotStandbyFeedback {
+	var agg walproto.HotStandbyFeedback
+	for _, h := range hs {
+		agg.TS = max(agg.TS, h.TS)
+		if h.Xmin != 0 && (agg.Xmin == 0 || h.Xmin < agg.Xmin) {
+			agg.Xmin = h.Xmin
+		}
+		if h.CatalogXmin != 0 && (agg.CatalogXmin == 0 || h.CatalogXmin < agg.CatalogXmin) {
+			agg.CatalogXmin = h.CatalogXmin
+		}
+	}
+	return agg
 }

@@ -7,13 +7,15 @@ import (
 	"strconv"
 
 	"github.com/walkeeper/walkeeper/pgwal"
+	"github.com/walkeeper/walkeeper/walproto"
 )
 
 // runLink keeps the connection on which the primary sees this walproposer
 // as a standby named AppName, using Slot: it reports the quorum commit as
 // write, flush and apply position whenever it moves and whenever the
 // primary asks, so synchronous_standby_names makes COMMIT wait for a
-// walkeeper quorum. The WAL it receives is discarded.
+// walkeeper quorum. It relays the walkeepers' hot standby feedback (from
+// standbys that stream from them) as 'h'. The WAL it receives is discarded.
 func (p *Proposer) runLink(ctx context.Context) {
 	b := newBackoff(p.cfg.ReconnectTimeout)
 	for {
@@ -64,15 +66,22 @@ func (p *Proposer) linkOnce(ctx context.Context, b *backoff) error {
 		}
 	}()
 	var sent pgwal.LSN
+	var sentHS walproto.HotStandbyFeedback
 	for {
 		p.mu.Lock()
-		commit, changed := p.commit, p.changed
+		commit, hs, changed := p.commit, p.hs, p.changed
 		p.mu.Unlock()
 		if commit != sent {
 			if err := rc.SendReply(commit); err != nil {
 				return err
 			}
 			sent = commit
+		}
+		if hs != sentHS && hs.TS != 0 {
+			if err := rc.SendHotStandby(hs); err != nil {
+				return err
+			}
+			sentHS = hs
 		}
 		select {
 		case <-changed:

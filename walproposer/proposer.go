@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walkeeper/walkeeper/pgwal"
+	"github.com/walkeeper/walkeeper/walproto"
 )
 
 // errNewElection ends a term: a walkeeper holds a higher term (or refused
@@ -27,10 +28,11 @@ type Proposer struct {
 	freshStart pgwal.LSN
 
 	mu      sync.Mutex
-	changed chan struct{} // closed and replaced on every change below
-	maxTerm uint64        // highest term seen by this process
-	commit  pgwal.LSN     // quorum commit reported to the primary; monotone
-	st      *termState    // the current election attempt
+	changed chan struct{}               // closed and replaced on every change below
+	maxTerm uint64                      // highest term seen by this process
+	commit  pgwal.LSN                   // quorum commit reported to the primary; monotone
+	hs      walproto.HotStandbyFeedback // walkeepers' aggregate, relayed to the primary
+	st      *termState                  // the current election attempt
 }
 
 // New checks cfg and returns a Proposer.

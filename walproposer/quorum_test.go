@@ -133,3 +133,18 @@ func TestFirstRecordBoundary(t *testing.T) {
 		})
 	}
 }
+
+func TestAggregateHotStandby(t *testing.T) {
+	got := AggregateHotStandby([]walproto.HotStandbyFeedback{
+		{TS: 5, Xmin: 0, CatalogXmin: 0},
+		{TS: 9, Xmin: 1<<32 | 700, CatalogXmin: 650},
+		{TS: 7, Xmin: 1<<32 | 600, CatalogXmin: 0},
+	})
+	want := walproto.HotStandbyFeedback{TS: 9, Xmin: 1<<32 | 600, CatalogXmin: 650}
+	if got != want {
+		t.Fatalf("AggregateHotStandby = %+v, want %+v", got, want)
+	}
+	if got := AggregateHotStandby(nil); got != (walproto.HotStandbyFeedback{}) {
+		t.Fatalf("empty = %+v", got)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/walkeeper/walkeeper/pgwal"
 	"github.com/walkeeper/walkeeper/replication"
+	"github.com/walkeeper/walkeeper/walproto"
 )
 
 // maxReplMessage bounds one CopyData of a replication stream: a 128 KiB
@@ -223,7 +224,18 @@ func (c *replConn) SendReply(lsn pgwal.LSN) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	r := replication.StandbyReply{WriteLSN: lsn, FlushLSN: lsn, ApplyLSN: lsn, ReplyTS: replication.PGTimestamp(time.Now())}
-	payload := replication.AppendStandbyReply(nil, r)
+	return c.sendCopyData(replication.AppendStandbyReply(nil, r))
+}
+
+// SendHotStandby sends hot standby feedback 'h'.
+func (c *replConn) SendHotStandby(hs walproto.HotStandbyFeedback) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.sendCopyData(replication.AppendHotStandbyFeedback(nil, hs))
+}
+
+// sendCopyData writes payload as one CopyData; wmu is held.
+func (c *replConn) sendCopyData(payload []byte) error {
 	buf, _ := (&pgproto3.CopyData{Data: payload}).Encode(nil)
 	c.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	_, err := c.conn.Write(buf)

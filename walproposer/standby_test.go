@@ -64,6 +64,7 @@ func startStandby(t *testing.T, pg *pgtest.Cluster, addr string) *pgtest.Cluster
 	port := pgtest.FreePort(t)
 	conninfo := strings.ReplaceAll(standbyConnInfo(addr), "'", "''")
 	conf := fmt.Sprintf("\nport = %d\nprimary_conninfo = '%s'\nhot_standby = on\nsynchronous_standby_names = ''\n"+
+		"hot_standby_feedback = on\nwal_receiver_status_interval = 1s\n"+
 		"unix_socket_directories = '%s'\n", port, conninfo, base)
 	f, err := os.OpenFile(filepath.Join(dir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -156,4 +157,9 @@ func TestStandbyFromWalkeeper(t *testing.T) {
 		t.Fatalf("pgbench: %v\n%s", err, out)
 	}
 	checkStandby(t, pg, standby)
+	// The standby's hot standby feedback goes to the walkeeper, comes back
+	// in AppendResponses and is relayed to the primary's slot.
+	pgtest.WaitFor(t, 20*time.Second, "the standby's xmin on the primary's slot", func() bool {
+		return pg.Psql(t, "SELECT xmin IS NOT NULL FROM pg_replication_slots WHERE slot_name = 'walproposer'") == "t"
+	})
 }
