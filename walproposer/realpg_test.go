@@ -12,24 +12,33 @@ import (
 	"github.com/walkeeper/walkeeper/pgwal"
 )
 
-// probe is one committed probe transaction and the walkeepers' flush
-// positions read right after its COMMIT returned.
+// probe is one committed probe transaction, when its COMMIT returned, and
+// the walkeepers' flush positions read right after.
 type probe struct {
-	xid     uint32
-	flushes []pgwal.LSN
+	xid      uint32
+	returned time.Time
+	flushes  []pgwal.LSN
 }
 
 // TestSyncCommitQuorum: with synchronous_standby_names naming the
 // walproposer, during pgbench -c 4 -T 20, every committed probe
-// transaction's COMMIT record is flushed on at least 2 of 3 walkeepers
-// when COMMIT returns.
+// transaction's COMMIT record (its end from pg_waldump) had been reported
+// flushed by at least 2 of 3 walkeepers when COMMIT returned: proxies on
+// the walproposer⇄walkeeper connections timestamp every AppendResponse,
+// and the walkeepers' own TIMELINE_STATUS read right after agrees.
 func TestSyncCommitQuorum(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and pgbench for 20 s")
 	}
 	pg := pgtest.Start(t, pgtest.Options{Conf: syncConf})
 	ks := startKeepers(t, 3)
-	p, _ := runProposer(t, Config{Safekeepers: addrs(ks), Primary: pg.ConnString("postgres")})
+	var taps []*tapProxy
+	var tapAddrs []string
+	for _, k := range ks {
+		taps = append(taps, startTapProxy(t, k.addr))
+		tapAddrs = append(tapAddrs, taps[len(taps)-1].addr)
+	}
+	p, _ := runProposer(t, Config{Safekeepers: tapAddrs, Primary: pg.ConnString("postgres")})
 	st := waitElected(t, p)
 	waitSyncStandby(t, pg)
 	ctx := context.Background()
@@ -59,14 +68,15 @@ func TestSyncCommitQuorum(t *testing.T) {
 			if err != nil {
 				t.Fatalf("pgbench: %v\n%s", err, benchOut.String())
 			}
-			checkProbes(t, pg, st.TermStart, probes)
+			checkProbes(t, pg, st.TermStart, probes, taps)
 			t.Logf("%d probes; pgbench: %s", len(probes), tpsLine(benchOut.String()))
 			return
 		default:
 		}
 		res := mustExec(t, c, "BEGIN; INSERT INTO probe VALUES ("+strconv.Itoa(id)+", txid_current()) RETURNING xid; COMMIT")
+		returned := time.Now()
 		xid, _ := strconv.ParseUint(string(res[1].Rows[0][0]), 10, 64)
-		probes = append(probes, probe{xid: uint32(xid), flushes: flushes(t, ks)})
+		probes = append(probes, probe{xid: uint32(xid), returned: returned, flushes: flushes(t, ks)})
 		time.Sleep(20 * time.Millisecond)
 	}
 }
@@ -99,7 +109,7 @@ func flushes(t *testing.T, ks []*keeper) []pgwal.LSN {
 
 // checkProbes requires each probe's COMMIT record end to be flushed on a
 // walkeeper quorum.
-func checkProbes(t *testing.T, pg *pgtest.Cluster, from pgwal.LSN, probes []probe) {
+func checkProbes(t *testing.T, pg *pgtest.Cluster, from pgwal.LSN, probes []probe, taps []*tapProxy) {
 	t.Helper()
 	if len(probes) < 10 {
 		t.Fatalf("only %d probes", len(probes))
@@ -118,6 +128,15 @@ func checkProbes(t *testing.T, pg *pgtest.Cluster, from pgwal.LSN, probes []prob
 		}
 		if n < 2 {
 			t.Errorf("xid %d: commit ends at %s, walkeeper flushes %v", pr.xid, end, pr.flushes)
+		}
+		reported := 0
+		for _, tp := range taps {
+			if tp.reportedBy(end, pr.returned) {
+				reported++
+			}
+		}
+		if reported < 2 {
+			t.Errorf("xid %d: commit ends at %s, only %d walkeepers had reported it when COMMIT returned", pr.xid, end, reported)
 		}
 	}
 }
