@@ -43,6 +43,10 @@ type replConn struct {
 	fe   *pgproto3.Frontend
 	wmu  sync.Mutex
 	once sync.Once
+	// unwatch drops the context hook start installed (guarded by hookMu:
+	// the hook itself may call Close).
+	hookMu  sync.Mutex
+	unwatch func() bool
 }
 
 // dialRepl connects with cfg (already in replication mode).
@@ -146,6 +150,9 @@ func (c *replConn) start(ctx context.Context, cmd string) error {
 	c.conn, c.fe = hc.Conn, hc.Frontend
 	c.fe.SetMaxBodyLen(maxReplMessage)
 	stop := context.AfterFunc(ctx, func() { c.Close() })
+	c.hookMu.Lock()
+	c.unwatch = stop
+	c.hookMu.Unlock()
 	buf, _ := (&pgproto3.Query{String: cmd}).Encode(nil)
 	if _, err := c.conn.Write(buf); err != nil {
 		stop()
@@ -245,6 +252,11 @@ func (c *replConn) sendCopyData(payload []byte) error {
 // Close closes the connection; it is idempotent.
 func (c *replConn) Close() {
 	c.once.Do(func() {
+		c.hookMu.Lock()
+		if c.unwatch != nil {
+			c.unwatch()
+		}
+		c.hookMu.Unlock()
 		if c.conn != nil {
 			c.conn.Close()
 			return
