@@ -7,7 +7,7 @@ BENCHTIME ?= 2s
 
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build run test test-short bench lint fmt fuzz generate clean chaos demo
+.PHONY: all build run test test-short bench bench-go bench-replication lint fmt fuzz generate clean chaos demo
 
 all: build
 
@@ -38,9 +38,21 @@ chaos:
 test-short:
 	$(GO) test -short ./...
 
-## bench: Go benchmarks, each beside its baseline measured in the same run
+## bench: WAL push path over TCP (cmd/wkbench) beside raw write+fdatasync baselines
+## measured in the same run, with ratios and goals (see docs/benchmarks.md)
+BENCHROUNDS ?= 7
 bench:
+	$(GO) run ./cmd/wkbench -rounds $(BENCHROUNDS)
+
+## bench-go: every Go benchmark (go test -bench)
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -benchmem ./...
+
+## bench-replication: whole-system replication figures against PostgreSQL 15
+## (ingest with 30 readers vs alone; pg_receivewal of 1 GiB from walkeeper vs
+## from PostgreSQL). Not part of `make test`; sizes: see server/replication_bench_test.go
+bench-replication:
+	WALKEEPER_BENCH=1 $(GO) test -count=1 -timeout 60m -run '^TestBenchReplication' -v ./server
 
 ## lint: gofmt check and go vet
 lint:

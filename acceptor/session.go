@@ -142,18 +142,28 @@ func (s *Session) finish(ctx context.Context, err error) error {
 	return err
 }
 
-// recv reads and parses one message. The payload is copied first: the
-// stream reuses its buffer, and a parsed AppendRequest aliases it while it
-// waits in the queue.
+// recv reads and parses one message. A parsed AppendRequest aliases the
+// payload while it waits in the queue, so a payload the stream may reuse is
+// copied first; an OwnedStream's payload is parsed in place.
 func (s *Session) recv() (inbound, error) {
-	b, err := s.Stream.Recv()
+	var b []byte
+	var err error
+	owned, isOwned := s.Stream.(OwnedStream)
+	if isOwned {
+		b, err = owned.RecvOwned()
+	} else {
+		b, err = s.Stream.Recv()
+	}
 	if errors.Is(err, io.EOF) {
 		return inbound{}, io.EOF
 	}
 	if err != nil {
 		return inbound{}, netError{err}
 	}
-	m, err := walproto.ParseProposerMessage(s.ProtoVersion, bytes.Clone(b))
+	if !isOwned {
+		b = bytes.Clone(b)
+	}
+	m, err := walproto.ParseProposerMessage(s.ProtoVersion, b)
 	return inbound{msg: m, size: len(b)}, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -542,5 +543,45 @@ func TestSessionOnElected(t *testing.T) {
 	defer mu.Unlock()
 	if calls != 1 {
 		t.Fatalf("OnElected called %d times, want 1", calls)
+	}
+}
+
+// ownedStream hands over each payload (acceptor.OwnedStream) and counts
+// how often the session took that path.
+type ownedStream struct {
+	*fakeStream
+	owned atomic.Int64
+}
+
+func (s *ownedStream) RecvOwned() ([]byte, error) {
+	s.owned.Add(1)
+	b, err := s.fakeStream.Recv()
+	return bytes.Clone(b), err
+}
+
+// TestSessionOwnedStream: with an OwnedStream the session reads through
+// RecvOwned only and parses the payloads in place; the WAL that reaches
+// the store is exactly what was sent.
+func TestSessionOwnedStream(t *testing.T) {
+	t.Parallel()
+	wal := newFakeWAL()
+	wal.keepData = true
+	h := newHarness(t, wal)
+	os := &ownedStream{fakeStream: h.stream}
+	h.sess.Stream = os
+	h.start()
+	h.handshake(0x1000028)
+	a1, a2 := tvAppend(1, 0x1000028, 0x128, 0), tvAppend(1, 0x1000150, 8, 0x1000150)
+	h.push(a1, a2)
+	h.waitFor("WAL", func() bool { return h.wal.FlushRecordLSN() == 0x1000158 })
+	h.eof()
+	if err := h.wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if want := append(slices.Clone(a1.WAL), a2.WAL...); !bytes.Equal(h.wal.data, want) {
+		t.Fatal("WAL bytes differ from what was sent")
+	}
+	if n, total := os.owned.Load(), h.stream.recvs.Load(); n == 0 || n != total {
+		t.Fatalf("RecvOwned used for %d of %d receives", n, total)
 	}
 }

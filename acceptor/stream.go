@@ -22,3 +22,12 @@ type Stream interface {
 	// can still be sent (for a net.Conn: SetReadDeadline in the past).
 	Interrupt()
 }
+
+// OwnedStream is a Stream that can hand over each payload: RecvOwned returns
+// a slice nobody else will touch again, so the session parses it in place
+// instead of copying it (one copy less per AppendRequest on the ingest
+// path). It follows Recv's rules otherwise.
+type OwnedStream interface {
+	Stream
+	RecvOwned() ([]byte, error)
+}

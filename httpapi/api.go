@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 
@@ -10,13 +9,6 @@ import (
 	"github.com/walkeeper/walkeeper/metrics"
 	"github.com/walkeeper/walkeeper/timeline"
 )
-
-// Walsenders lists the WAL senders of a timeline for TimelineStatus and
-// debug_dump; each element marshals to Neon's WalSenderState
-// ({"Vanilla": {…}} or {"Interpreted": {…}}, replication.md §8).
-type Walsenders interface {
-	Walsenders(ttid ids.TTID) []json.RawMessage
-}
 
 // NodeInfo is the process configuration debug_dump reports.
 type NodeInfo struct {
@@ -30,10 +22,6 @@ type NodeInfo struct {
 type Config struct {
 	NodeID   ids.NodeID
 	Registry *timeline.Registry
-	// Receivers lists the compute connections per timeline; nil means none.
-	Receivers *timeline.Receivers
-	// Walsenders lists the replication connections; nil means none yet.
-	Walsenders Walsenders
 	// Metrics is served at /metrics; nil serves an empty registry.
 	Metrics *metrics.Metrics
 	// Auth checks Bearer tokens; nil disables auth (every route is open).

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"net/http"
 	"os"
 	"sort"
@@ -10,6 +9,7 @@ import (
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/pgwal"
+	"github.com/walkeeper/walkeeper/replication"
 	"github.com/walkeeper/walkeeper/timeline"
 )
 
@@ -66,16 +66,16 @@ func parseDumpArgs(r *http.Request) (dumpArgs, error) {
 // dumpMemory is the in-memory part of a timeline dump (a subset of Neon's
 // Memory: no peers, backup or eviction state exist here).
 type dumpMemory struct {
-	IsCancelled    bool               `json:"is_cancelled"`
-	Walsenders     []json.RawMessage  `json:"walsenders"`
-	Walreceivers   []walReceiverState `json:"walreceivers"`
-	NumComputes    int                `json:"num_computes"`
-	EpochStartLSN  pgwal.LSN          `json:"epoch_start_lsn"`
-	MemState       dumpMemState       `json:"mem_state"`
-	WriteLSN       pgwal.LSN          `json:"write_lsn"`
-	WriteRecordLSN pgwal.LSN          `json:"write_record_lsn"`
-	FlushLSN       pgwal.LSN          `json:"flush_lsn"`
-	WrittenBytes   uint64             `json:"written_wal_bytes"`
+	IsCancelled    bool                      `json:"is_cancelled"`
+	Walsenders     []replication.SenderState `json:"walsenders"`
+	Walreceivers   []walReceiverState        `json:"walreceivers"`
+	NumComputes    int                       `json:"num_computes"`
+	EpochStartLSN  pgwal.LSN                 `json:"epoch_start_lsn"`
+	MemState       dumpMemState              `json:"mem_state"`
+	WriteLSN       pgwal.LSN                 `json:"write_lsn"`
+	WriteRecordLSN pgwal.LSN                 `json:"write_record_lsn"`
+	FlushLSN       pgwal.LSN                 `json:"flush_lsn"`
+	WrittenBytes   uint64                    `json:"written_wal_bytes"`
 }
 
 // dumpMemState is TimelineMemState, the control-file overlay.
@@ -176,8 +176,8 @@ func (a *API) dumpTimeline(t *timeline.Timeline, args *dumpArgs) dumpTimeline {
 	}
 	if args.memory {
 		mem.IsCancelled = t.Cancelled()
-		mem.Walsenders = a.walsenders(t.TTID)
-		mem.Walreceivers = a.walreceivers(t.TTID)
+		mem.Walsenders = walsenders(t)
+		mem.Walreceivers = walreceivers(t)
 		mem.NumComputes = len(mem.Walreceivers)
 		mem.EpochStartLSN = t.Status().TermStartLSN
 		mem.MemState = dumpMemState{CommitLSN: st.CommitLSN, BackupLSN: st.BackupLSN, PeerHorizonLSN: st.PeerHorizonLSN,

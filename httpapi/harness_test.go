@@ -39,23 +39,22 @@ var (
 
 // env is an API over a real registry in a temp dir, optionally with auth.
 type env struct {
-	t         *testing.T
-	dir       string
-	reg       *timeline.Registry
-	receivers *timeline.Receivers
-	srv       *httptest.Server
-	priv      ed25519.PrivateKey // nil without auth
+	t    *testing.T
+	dir  string
+	reg  *timeline.Registry
+	srv  *httptest.Server
+	priv ed25519.PrivateKey // nil without auth
 }
 
 func newEnv(t *testing.T, withAuth bool) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), receivers: timeline.NewReceivers()}
+	e := &env{t: t, dir: t.TempDir()}
 	e.reg = timeline.NewRegistry(timeline.Config{DataDir: e.dir, NodeID: nodeID, NoSync: true})
 	if _, err := e.reg.Load(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.reg.Close)
-	cfg := Config{NodeID: nodeID, Registry: e.reg, Receivers: e.receivers, Metrics: metrics.New(),
+	cfg := Config{NodeID: nodeID, Registry: e.reg, Metrics: metrics.New(),
 		Info: NodeInfo{Workdir: "/data", ListenPGAddr: "127.0.0.1:5454", ListenHTTPAddr: "127.0.0.1:7676", NoSync: true}}
 	if withAuth {
 		pub, priv, err := ed25519.GenerateKey(rand.Reader)

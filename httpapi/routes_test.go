@@ -67,8 +67,13 @@ func TestCreateListStatusDelete(t *testing.T) {
 	golden(t, "timeline_list", e.mustDo("GET", "/v1/tenant/timeline", "", "", 200).body)
 	golden(t, "utilization", e.mustDo("GET", "/v1/utilization", "", "", 200).body)
 
-	// A compute is connected.
-	remove := e.receivers.Add(ttA, 17)
+	// A compute is connected and has been elected.
+	tl, err := e.reg.Get(ttA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streaming, remove := tl.AddWALReceiver(17)
+	streaming()
 	golden(t, "timeline_status", e.mustDo("GET", tlPath, "", "", 200).body)
 	remove()
 

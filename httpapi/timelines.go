@@ -11,6 +11,7 @@ import (
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/pgwal"
+	"github.com/walkeeper/walkeeper/replication"
 	"github.com/walkeeper/walkeeper/timeline"
 )
 
@@ -158,8 +159,8 @@ func (a *API) timelineStatus(w http.ResponseWriter, r *http.Request) error {
 		PeerHorizonLSN:      st.PeerHorizonLSN,
 		RemoteConsistentLSN: st.RemoteConsistentLSN,
 		Peers:               []peerInfo{},
-		Walsenders:          a.walsenders(t.TTID),
-		Walreceivers:        a.walreceivers(t.TTID),
+		Walsenders:          walsenders(t),
+		Walreceivers:        walreceivers(t),
 	}
 	for _, e := range st.Acceptor.TermHistory {
 		out.AcceptorState.TermHistory = append(out.AcceptorState.TermHistory, termSwitchEntry(e))
@@ -168,17 +169,19 @@ func (a *API) timelineStatus(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a *API) walsenders(ttid ids.TTID) []json.RawMessage {
-	out := []json.RawMessage{}
-	if a.cfg.Walsenders != nil {
-		out = append(out, a.cfg.Walsenders.Walsenders(ttid)...)
+// walsenders is the timeline's replication connections in Neon's JSON
+// shape ({"Vanilla": {…}} or {"Interpreted": {…}}).
+func walsenders(t *timeline.Timeline) []replication.SenderState {
+	out := t.WalSenders().Snapshot()
+	if out == nil {
+		out = []replication.SenderState{}
 	}
 	return out
 }
 
-func (a *API) walreceivers(ttid ids.TTID) []walReceiverState {
+func walreceivers(t *timeline.Timeline) []walReceiverState {
 	out := []walReceiverState{}
-	for _, rc := range a.cfg.Receivers.List(ttid) {
+	for _, rc := range t.WALReceivers() {
 		id := rc.ConnID
 		out = append(out, walReceiverState{ConnID: &id, Status: string(rc.Status)})
 	}

@@ -1,11 +1,10 @@
 package httpapi
 
 import (
-	"encoding/json"
-
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/pgwal"
+	"github.com/walkeeper/walkeeper/replication"
 )
 
 // JSON shapes of Neon's safekeeper_api models (libs/safekeeper_api). LSNs
@@ -68,7 +67,7 @@ type timelineStatus struct {
 	PeerHorizonLSN      pgwal.LSN                 `json:"peer_horizon_lsn"`
 	RemoteConsistentLSN pgwal.LSN                 `json:"remote_consistent_lsn"`
 	Peers               []peerInfo                `json:"peers"`
-	Walsenders          []json.RawMessage         `json:"walsenders"`
+	Walsenders          []replication.SenderState `json:"walsenders"`
 	Walreceivers        []walReceiverState        `json:"walreceivers"`
 }
 

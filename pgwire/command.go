@@ -25,6 +25,9 @@ const (
 	CmdIdentifySystem
 	CmdTimelineStatus
 	CmdShow
+	// CmdTimelineHistory is answered by pgwire itself (replication.md §1.3:
+	// walkeeper keeps no history files, like a primary on timeline 1).
+	CmdTimelineHistory
 )
 
 // Command is a parsed simple query.
@@ -97,6 +100,8 @@ func ParseCommand(q string) (Command, error) {
 		c.Kind = CmdIdentifySystem
 	case strings.HasPrefix(q, "TIMELINE_STATUS"):
 		c.Kind = CmdTimelineStatus
+	case strings.HasPrefix(q, "TIMELINE_HISTORY"):
+		c.Kind = CmdTimelineHistory
 	default:
 		return c, fmt.Errorf("%w %s", ErrUnsupportedCommand, q)
 	}

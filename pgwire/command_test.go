@@ -45,6 +45,7 @@ func TestParseCommand(t *testing.T) {
 		{q: "SHOW\tdata_directory_mode", want: Command{Kind: CmdShow, Show: ShowDataDirectoryMode}},
 		{q: "show wal_segment_size", unsupp: true, err: "unsupported command show wal_segment_size"},
 		{q: "SHOW server_version", unsupp: true, err: "unsupported command SHOW server_version"},
+		{q: "TIMELINE_HISTORY 2", want: Command{Kind: CmdTimelineHistory}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.q, func(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/walkeeper/walkeeper/replication"
 )
 
 // query runs one query (Neon handler.rs process_query): datestyle, command
@@ -33,6 +35,11 @@ func (c *conn) runQuery(ctx context.Context, q string) (done bool) {
 		return false
 	case CmdShow:
 		c.w.queue(c.show(cmd.Show)...)
+		return false
+	case CmdTimelineHistory:
+		// A standby asks only for timelines above 1; none exists here.
+		code, msg := replication.TimelineHistoryError(q)
+		c.w.queue(errorResponse{code: code, msg: msg})
 		return false
 	}
 	c.log.Info("got query", "query", q)

@@ -12,6 +12,7 @@ import (
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/metrics"
 	"github.com/walkeeper/walkeeper/pgwire"
+	"github.com/walkeeper/walkeeper/replication"
 	"github.com/walkeeper/walkeeper/timeline"
 	"github.com/walkeeper/walkeeper/walproto"
 )
@@ -75,13 +76,73 @@ func (h *handler) TimelineStatus(ctx context.Context, s *pgwire.Session) (*pgwir
 	return &pgwire.TimelineStatusRow{FlushLSN: st.FlushLSN, CommitLSN: st.CommitLSN}, nil
 }
 
+// StartReplication serves a vanilla START_REPLICATION from the timeline's
+// watches and WAL (replication.md §2–§5). Serve sends CopyBothResponse and
+// the stream's terminal message itself, so everything it returns ends the
+// connection silently.
 func (h *handler) StartReplication(ctx context.Context, s *pgwire.Session, opts pgwire.ReplicationOptions, cb *pgwire.CopyBoth) error {
 	defer h.query(metrics.QueryStartReplication)()
-	if _, err := h.lookup(s); err != nil {
+	tl, err := h.lookup(s)
+	if err != nil {
 		return err
 	}
-	return fmt.Errorf("START_REPLICATION: %w", ErrNotImplemented)
+	if s.Protocol.Kind == pgwire.ProtocolInterpreted {
+		return fmt.Errorf("interpreted protocol START_REPLICATION: %w", ErrNotImplemented)
+	}
+	release, err := tl.Enter()
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(tl.Context(), cancel)
+	defer stop()
+
+	addr := ""
+	if s.RemoteAddr != nil {
+		addr = s.RemoteAddr.String()
+	}
+	err = replication.Serve(ctx, replication.Config{
+		Command: replication.Command{StartLSN: opts.StartLSN, Term: opts.Term, HasTerm: opts.HasTerm},
+		Info: replication.SenderInfo{Kind: replication.KindVanilla, TTID: s.TTID, Addr: addr,
+			ConnID: uint32(s.ConnID), AppName: s.AppName},
+		Senders:     tl.WalSenders(),
+		CommitLSN:   tl.CommitLSNWatch(),
+		Computes:    tl.NumWALReceivers,
+		Flush:       tl.TermFlushLSNWatch(),
+		WithTerm:    tl.WithTermReadLocked,
+		OpenReader:  tl.OpenWALReader,
+		SegmentSize: uint64(tl.State().Server.WalSegSize),
+		WALReaders:  h.metrics.WALReaders,
+		Logger:      s.Logger,
+	}, replStream{cb})
+	if !cb.Started() {
+		return err // a Config error: an ordinary query error
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", pgwire.ErrCloseSilently, err)
+	}
+	return nil
 }
+
+// replStream adapts a pgwire CopyBoth to replication.Stream.
+type replStream struct{ cb *pgwire.CopyBoth }
+
+func (r replStream) Start() error { return r.cb.Start() }
+
+func (r replStream) Receive() ([]byte, error) {
+	p, err := r.cb.Receive()
+	if errors.Is(err, pgwire.ErrCopyFail) {
+		return nil, fmt.Errorf("%w: %v", replication.ErrCopyFail, err)
+	}
+	return p, err
+}
+
+func (r replStream) Send(p []byte) error                  { return r.cb.Send(p) }
+func (r replStream) SendError(sqlstate, msg string) error { return r.cb.SendError(sqlstate, msg) }
+func (r replStream) SendCopyDone() error                  { return r.cb.SendCopyDone() }
+func (r replStream) Close() error                         { return r.cb.Close() }
 
 // StartWALPush switches to CopyBoth and runs an acceptor Session. As in
 // Neon, CopyBothResponse goes out before the first proposer message is
@@ -111,7 +172,8 @@ func (h *handler) StartWALPush(ctx context.Context, s *pgwire.Session, opts pgwi
 			release()
 		}
 	}()
-	sess := &acceptor.Session{
+	var sess *acceptor.Session
+	sess = &acceptor.Session{
 		Stream:       stream,
 		ProtoVersion: opts.ProtoVersion,
 		Logger:       s.Logger,
@@ -129,6 +191,15 @@ func (h *handler) StartWALPush(ctx context.Context, s *pgwire.Session, opts pgwi
 				return nil, err
 			}
 			context.AfterFunc(tl.Context(), func() { cancel(timeline.ErrCancelled) })
+			// Count this compute for the walsender stop rule and relay
+			// pageserver feedback into its AppendResponses (§5.1). Run
+			// starts the writer only after Open returns.
+			fb, unsubscribe := tl.WalSenders().SubscribeFeedback()
+			streaming, done := tl.AddWALReceiver(s.ConnID)
+			sess.OnElected = streaming
+			leave := release
+			release = func() { done(); unsubscribe(); leave() }
+			sess.Feedback = fb
 			return tl.Core(), nil
 		},
 	}
@@ -164,6 +235,8 @@ func (h *handler) openForPush(s *pgwire.Session, opts pgwire.WALPushOptions, g *
 }
 
 // copyStream adapts a pgwire CopyBoth to the acceptor's Stream.
+var _ acceptor.OwnedStream = (*copyStream)(nil)
+
 type copyStream struct {
 	cb       *pgwire.CopyBoth
 	buf      []byte
@@ -171,16 +244,24 @@ type copyStream struct {
 }
 
 func (c *copyStream) Recv() ([]byte, error) {
-	p, err := c.cb.ReceiveAppend(c.buf[:0])
+	p, err := c.receive(c.buf[:0])
+	if err == nil {
+		c.buf = p
+	}
+	return p, err
+}
+
+// RecvOwned makes copyStream an acceptor.OwnedStream: pgwire copies each
+// payload out of its read buffer into a fresh slice the session keeps.
+func (c *copyStream) RecvOwned() ([]byte, error) { return c.receive(nil) }
+
+func (c *copyStream) receive(dst []byte) ([]byte, error) {
+	p, err := c.cb.ReceiveAppend(dst)
 	if errors.Is(err, pgwire.ErrCopyFail) {
 		c.copyFail = err
 		return nil, io.EOF
 	}
-	if err != nil {
-		return nil, err
-	}
-	c.buf = p
-	return p, nil
+	return p, err
 }
 
 func (c *copyStream) Send(payload []byte) error { return c.cb.Send(payload) }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/walkeeper/walkeeper/auth"
 	"github.com/walkeeper/walkeeper/controlfile"
@@ -255,6 +257,33 @@ func TestHTTPAPIWithRealWAL(t *testing.T) {
 				break
 			}
 		}
+		// A replication reader streams the same timeline (a standby's view:
+		// commit mode from the timeline start).
+		host, port, _ := strings.Cut(pg, ":")
+		rcfg, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=x dbname=x sslmode=disable "+
+			"application_name=standby options='-c tenant_id=%s timeline_id=%s'", host, port, ttB.Tenant, ttB.Timeline))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rcfg.RuntimeParams["replication"] = "true"
+		rc, err := pgconn.ConnectConfig(ctx, rcfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close(context.Background())
+		if err := startStream(ctx, rc, "START_REPLICATION PHYSICAL "+start.String()); err != nil {
+			t.Fatalf("START_REPLICATION: %v", err)
+		}
+		readerDone := make(chan error, 1)
+		go func() {
+			for {
+				if _, err := rc.ReceiveMessage(ctx); err != nil {
+					readerDone <- err
+					return
+				}
+			}
+		}()
+
 		deleted := time.Now()
 		status, body := apiGet(t, "DELETE", tlURL(ttB))
 		if status != 200 || strings.TrimSpace(string(body)) != `{"dir_existed":true}` {
@@ -271,6 +300,12 @@ func TestHTTPAPIWithRealWAL(t *testing.T) {
 			t.Fatalf("push connection still open %v after delete: %v", time.Since(deleted), rerr)
 		}
 		t.Logf("proposer saw %q %v after DELETE was sent", rerr, time.Since(deleted))
+		select {
+		case err := <-readerDone:
+			t.Logf("replication reader saw %q %v after DELETE was sent", err, time.Since(deleted))
+		case <-time.After(2*time.Second - time.Since(deleted)):
+			t.Fatal("replication connection still open 2 s after delete")
+		}
 		select {
 		case err := <-sending:
 			if err == nil {

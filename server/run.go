@@ -136,11 +136,12 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 	}
 	m := metrics.New()
 	reg := timeline.NewRegistry(timeline.Config{
-		DataDir:        dir,
-		NodeID:         id,
-		NoSync:         cfg.NoSync,
-		Logger:         log,
-		PersistSeconds: m.PersistControlSeconds,
+		DataDir:             dir,
+		NodeID:              id,
+		NoSync:              cfg.NoSync,
+		Logger:              log,
+		PersistSeconds:      m.PersistControlSeconds,
+		ReceivedPSFeedbacks: m.ReceivedPSFeedbacks,
 		WALMetrics: &walstore.Metrics{
 			WriteSeconds: m.WriteWALSeconds,
 			WriteBytes:   m.WriteWALBytes,
@@ -153,11 +154,10 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 		return err
 	}
 	defer reg.Close()
-	receivers := timeline.NewReceivers()
-	m.RegisterTimelines(timelineSamples(reg, receivers))
+	m.RegisterTimelines(timelineSamples(reg))
 
 	g, gctx := errgroup.WithContext(ctx)
-	h := trackReceivers{Handler: &handler{reg: reg, metrics: m, log: log}, receivers: receivers}
+	h := &handler{reg: reg, metrics: m, log: log}
 	pgCfg := pgwire.Config{Handler: h, Auth: pgAuth, DataDirMode: mode, Logger: log.With("listener", "pg")}
 	g.Go(func() error { return pgwire.NewServer(pgCfg).Serve(gctx, ls.pg) })
 	if ls.pgTenantOnly != nil {
@@ -166,12 +166,11 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 		g.Go(func() error { return pgwire.NewServer(tcfg).Serve(gctx, ls.pgTenantOnly) })
 	}
 	api := httpapi.New(httpapi.Config{
-		NodeID:    id,
-		Registry:  reg,
-		Receivers: receivers,
-		Metrics:   m,
-		Auth:      httpAuth,
-		Logger:    log.With("listener", "http"),
+		NodeID:   id,
+		Registry: reg,
+		Metrics:  m,
+		Auth:     httpAuth,
+		Logger:   log.With("listener", "http"),
 		Info: httpapi.NodeInfo{Workdir: dir, ListenPGAddr: addrs.PG.String(),
 			ListenHTTPAddr: addrs.HTTP.String(), NoSync: cfg.NoSync},
 	})

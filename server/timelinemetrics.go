@@ -7,7 +7,7 @@ import (
 
 // timelineSamples reads the per-timeline gauges from the registry on every
 // scrape. A timeline being deleted is skipped.
-func timelineSamples(reg *timeline.Registry, rc *timeline.Receivers) metrics.TimelineSource {
+func timelineSamples(reg *timeline.Registry) metrics.TimelineSource {
 	return func() []metrics.TimelineSample {
 		tls := reg.List()
 		out := make([]metrics.TimelineSample, 0, len(tls))
@@ -20,7 +20,7 @@ func timelineSamples(reg *timeline.Registry, rc *timeline.Receivers) metrics.Tim
 			seg := uint64(t.State().Server.WalSegSize)
 			wal := t.WALCounters()
 			release()
-			computes := rc.Count(t.TTID)
+			computes := t.NumWALReceivers()
 			// Neon's broker-active rule without WAL backup: computes
 			// connected, WAL to back up, or a pageserver behind.
 			active := computes > 0 || st.CommitLSN.SegmentNumber(seg) > st.BackupLSN.SegmentNumber(seg) ||

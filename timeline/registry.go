@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/walstore"
@@ -46,6 +48,8 @@ type Config struct {
 	// Manager, if set, starts a manager goroutine (ManagerConfig) on every
 	// timeline as it is loaded or created.
 	Manager *ManagerConfig
+	// ReceivedPSFeedbacks, if set, is safekeeper_received_ps_feedbacks_total.
+	ReceivedPSFeedbacks prometheus.Counter
 }
 
 // Registry is the global timeline map (timelines_global_map.rs). All its

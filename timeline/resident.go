@@ -27,6 +27,7 @@ func (tl *Timeline) openResident(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("open WAL: %w", err)
 	}
+	tl.newWalSenders(cfg)
 	core, err := acceptor.NewCore(acceptor.Config{
 		NodeID:     cfg.NodeID,
 		WAL:        wal,
@@ -39,7 +40,9 @@ func (tl *Timeline) openResident(cfg Config) error {
 		wal.Close()
 		return err
 	}
+	tl.Lock()
 	tl.wal, tl.core = wal, core
+	tl.Unlock() // publishes the watches' first values
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/walkeeper/walkeeper/acceptor"
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
+	"github.com/walkeeper/walkeeper/replication"
 	"github.com/walkeeper/walkeeper/walproto"
 	"github.com/walkeeper/walkeeper/walstore"
 )
@@ -30,10 +31,17 @@ type Timeline struct {
 	gateClosed bool
 	users      sync.WaitGroup
 
-	mu      sync.Mutex
+	// mu is the state lock. Walsenders in Flush mode hold it shared while
+	// they read WAL (WithTermReadLocked); everything else takes it
+	// exclusively through Lock.
+	mu      sync.RWMutex
 	control *controlfile.Store
 	wal     *walstore.Store
 	core    *acceptor.Core
+	watches endWatches // published on Unlock
+
+	senders   *replication.WalSenders
+	receivers receivers // active START_WAL_PUSH sessions
 
 	hsMu sync.Mutex
 	hs   func() walproto.HotStandbyFeedback
@@ -51,6 +59,7 @@ func newTimeline(ttid ids.TTID, dir string, control *controlfile.Store, log *slo
 		ctx:     ctx,
 		cancel:  cancel,
 		control: control,
+		watches: newEndWatches(),
 	}
 }
 
@@ -79,8 +88,12 @@ func (tl *Timeline) Enter() (release func(), err error) {
 // control file and WAL.
 func (tl *Timeline) Lock() { tl.mu.Lock() }
 
-// Unlock releases the state lock.
-func (tl *Timeline) Unlock() { tl.mu.Unlock() }
+// Unlock publishes commit_lsn and {last_log_term, flush_lsn} to the
+// walsender watches if they changed, then releases the state lock.
+func (tl *Timeline) Unlock() {
+	tl.publishLocked()
+	tl.mu.Unlock()
+}
 
 // Control returns the control file store. Callers must hold the lock.
 func (tl *Timeline) Control() *controlfile.Store { return tl.control }
