@@ -25,7 +25,11 @@ func (p *Proposer) sessionLoop(ctx context.Context, st *termState, i int) error 
 	b := newBackoff(p.cfg.ReconnectTimeout)
 	addr := p.cfg.Safekeepers[i]
 	for {
-		err := p.session(ctx, st, i, b)
+		began := time.Now()
+		err := p.session(ctx, st, i)
+		if time.Since(began) > p.cfg.ConnectTimeout {
+			b.reset() // it worked for a while: reconnect quickly
+		}
 		p.setActive(st, i, false)
 		if errors.Is(err, errNewElection) {
 			return err
@@ -42,7 +46,7 @@ func (p *Proposer) sessionLoop(ctx context.Context, st *termState, i int) error 
 
 // session is one connection to walkeeper i: greeting, vote, ProposerElected
 // at its own common point, then streaming.
-func (p *Proposer) session(ctx context.Context, st *termState, i int, b *backoff) error {
+func (p *Proposer) session(ctx context.Context, st *termState, i int) error {
 	dctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
 	defer cancel()
 	conn, err := proposer.Dial(dctx, proposer.Config{Addr: p.cfg.Safekeepers[i], TenantID: p.cfg.TenantID,
@@ -91,7 +95,6 @@ func (p *Proposer) session(ctx context.Context, st *termState, i int, b *backoff
 	p.log.Info("safekeeper elected", "safekeeper", p.cfg.Safekeepers[i], "term", term,
 		"start_streaming_at", start, "flush_lsn", vr.FlushLSN)
 	p.setActive(st, i, true)
-	b.reset()
 	until := pgwal.LSN(1<<64 - 1)
 	if p.cfg.SyncSafekeepers {
 		until = termStart

@@ -18,30 +18,51 @@ type walChunk struct {
 }
 
 // feedWAL reads WAL [from, until) into out: from the primary, or, for WAL
-// older than the term start that the primary no longer has (or with no
-// primary), from the donor walkeeper with START_REPLICATION … (term=…).
+// the primary no longer has (below the commit or the term start), or with
+// no primary (below the term start), from the donor walkeeper with
+// START_REPLICATION … (term=…).
 func (p *Proposer) feedWAL(ctx context.Context, st *termState, from, until pgwal.LSN, out chan<- walChunk) error {
 	p.mu.Lock()
 	term, termStart, donor := st.term, st.termStart, st.donor
 	p.mu.Unlock()
 	pos := from
+	var gone error // the primary said it no longer has the WAL at pos
 	for pos < until {
 		limit := until
 		var rc *replConn
 		var err error
-		if p.cfg.Primary != "" {
+		if p.cfg.Primary != "" && gone == nil {
 			rc, err = p.openPrimary(ctx, pos)
+			if walRemoved(err) {
+				gone, rc = err, nil
+			}
 		}
-		if (p.cfg.Primary == "" || walRemoved(err)) && pos < termStart {
-			p.log.Info("recovering from donor", "donor", p.cfg.Safekeepers[donor], "from", pos, "to", termStart, "primary_err", err)
+		// The primary's slot keeps WAL from about the commit on, so what it
+		// recycled lies below the commit (or the term start).
+		donorEnd := termStart
+		if p.cfg.Primary != "" {
+			donorEnd = max(termStart, p.CommitLSN())
+		}
+		if (p.cfg.Primary == "" || gone != nil) && pos < donorEnd {
+			p.log.Info("recovering from donor", "donor", p.cfg.Safekeepers[donor], "from", pos, "to", donorEnd, "primary_err", gone)
 			rc, err = p.openDonor(ctx, donor, pos, term)
-			limit = min(until, termStart)
+			limit = min(until, donorEnd)
+		}
+		if err == nil && rc == nil {
+			err = fmt.Errorf("walproposer: no source for WAL at %s (%v)", pos, gone)
 		}
 		if err != nil {
 			return err
 		}
+		fromPrimary := gone == nil
+		gone = nil
 		pos, err = copyStream(ctx, rc, pos, limit, p.CommitLSN, out)
 		rc.Close()
+		if fromPrimary && walRemoved(err) {
+			// PostgreSQL reports a recycled segment inside the stream.
+			gone = err
+			continue
+		}
 		if err != nil {
 			return err
 		}
