@@ -19,7 +19,7 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 [ "$(id -u)" = 0 ] && chown postgres: "$DIR"
 PIDS=()
 cleanup() {
-	trap - INT TERM EXIT
+	trap - EXIT
 	echo; echo "stopping (logs were in $DIR)"
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	as_pg "$PGBIN/pg_ctl" stop -m immediate -D "$DIR/standby" >/dev/null 2>&1 || true
@@ -27,7 +27,8 @@ cleanup() {
 	wait 2>/dev/null || true
 	rm -rf "$DIR"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 130' INT TERM
+trap cleanup EXIT
 
 psql_pg() { "$PGBIN/psql" -X -A -t -h 127.0.0.1 -p "$1" -U postgres -d postgres -c "$2" 2>/dev/null || echo "?"; }
 sk_status() {
