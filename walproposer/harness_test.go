@@ -46,6 +46,7 @@ type keeper struct {
 	id     uint64
 	dir    string
 	addr   string
+	http   string
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan error
@@ -75,7 +76,7 @@ func (k *keeper) start() {
 		go func() { done <- server.Run(ctx, cfg) }()
 		select {
 		case a := <-ready:
-			k.addr, k.cancel, k.done = a.PG.String(), cancel, done
+			k.addr, k.http, k.cancel, k.done = a.PG.String(), a.HTTP.String(), cancel, done
 			return
 		case err = <-done:
 			time.Sleep(100 * time.Millisecond)
