@@ -7,7 +7,7 @@ BENCHTIME ?= 2s
 
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build run test test-short bench bench-go bench-replication lint fmt fuzz generate clean
+.PHONY: all build run test test-short bench bench-go bench-replication lint fmt fuzz generate clean chaos demo
 
 all: build
 
@@ -23,6 +23,17 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test $(TESTFLAGS) ./...
+
+## demo: PostgreSQL 15, three walkeepers, the walproposer and a standby streaming
+## from a walkeeper, under pgbench; prints live LSNs and throughput until Ctrl-C
+demo:
+	$(GO) build -o bin/walkeeper ./cmd/walkeeper
+	$(GO) build -o bin/walproposer ./cmd/walproposer
+	./cmd/walproposer/demo.sh
+
+## chaos: SIGKILL random walkeepers for 60 s under pgbench with the walproposer (about 90 s)
+chaos:
+	WALPROPOSER_CHAOS=1 $(GO) test -run '^TestChaos$$' -v -timeout 10m ./walproposer/
 
 test-short:
 	$(GO) test -short ./...
