@@ -165,6 +165,11 @@ func TestGreetingSystemID(t *testing.T) {
 			if p.Server.SystemID != tt.wantID || p.Server.PGVersion != tt.wantPG || f.ctl.persistCount() != tt.wantPersist {
 				t.Fatalf("persisted server %+v after %d persists", p.Server, f.ctl.persistCount())
 			}
+			// The WAL store learns a changed identity for its synthetic
+			// page headers; an unchanged one is not pushed.
+			if tt.wantPersist > 0 && (f.wal.systemID != tt.wantID || f.wal.pgVersion != tt.wantPG) {
+				t.Fatalf("WAL store told system id %d, pg %d", f.wal.systemID, f.wal.pgVersion)
+			}
 		})
 	}
 }

@@ -56,6 +56,9 @@ type fakeWAL struct {
 	data       []byte
 	flushErr   error
 	events     *eventLog
+
+	systemID  uint64 // last SetServerInfo
+	pgVersion uint32
 }
 
 func newFakeWAL(records ...pgwal.LSN) *fakeWAL {
@@ -135,6 +138,12 @@ func (w *fakeWAL) InitializeFirstSegment(start pgwal.LSN) error {
 func (w *fakeWAL) WriteLSN() pgwal.LSN       { w.mu.Lock(); defer w.mu.Unlock(); return w.write }
 func (w *fakeWAL) WriteRecordLSN() pgwal.LSN { w.mu.Lock(); defer w.mu.Unlock(); return w.writeRec }
 func (w *fakeWAL) FlushRecordLSN() pgwal.LSN { w.mu.Lock(); defer w.mu.Unlock(); return w.flushRec }
+
+func (w *fakeWAL) SetServerInfo(systemID uint64, pgVersion uint32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.systemID, w.pgVersion = systemID, pgVersion
+}
 
 func (w *fakeWAL) counts() (writes, flushes int) {
 	w.mu.Lock()

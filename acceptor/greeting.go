@@ -47,6 +47,7 @@ func (c *Core) Greeting(m *walproto.ProposerGreeting) (walproto.AcceptorGreeting
 		if err != nil {
 			return walproto.AcceptorGreeting{}, fmt.Errorf("persist system id: %w", err)
 		}
+		c.wal.SetServerInfo(m.SystemID, m.PgVersion)
 	}
 
 	if m.MConf.Generation > st.MConf.Generation {

@@ -25,6 +25,10 @@ type WAL interface {
 	WriteRecordLSN() pgwal.LSN
 	// FlushRecordLSN is the end of the last complete durable record.
 	FlushRecordLSN() pgwal.LSN
+	// SetServerInfo tells the store the database identity a greeting
+	// recorded (system id; PG_VERSION_NUM unless 0), for the synthetic
+	// page headers it writes and serves.
+	SetServerInfo(systemID uint64, pgVersion uint32)
 }
 
 // Control is the part of the control-file store (controlfile.Store) the

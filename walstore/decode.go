@@ -21,7 +21,8 @@ type decodeResult struct {
 // position no longer matches the file.
 func (s *Store) writeAndDecode(start pgwal.LSN, b []byte) error {
 	if s.dec == nil || s.decNext != start {
-		s.dec = s.cfg.newDecoder(start)
+		cfg := s.config()
+		s.dec = cfg.newDecoder(start)
 	}
 	end := start + pgwal.LSN(len(b))
 	// A write that reaches a segment end flushes up to the last boundary

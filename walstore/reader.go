@@ -72,7 +72,7 @@ func NewReader(cfg Config, timelineStart, localStart pgwal.LSN) *Reader {
 
 // NewReader returns a Reader of this store's directory.
 func (s *Store) NewReader(timelineStart, localStart pgwal.LSN) *Reader {
-	return NewReader(s.cfg, timelineStart, localStart)
+	return NewReader(s.config(), timelineStart, localStart)
 }
 
 // ReadAt reads up to len(p) bytes of WAL starting at lsn. One call never

@@ -21,6 +21,13 @@ type Store struct {
 	// goroutine only and read by anyone.
 	writeLSN, writeRecordLSN, flushLSN, flushRecordLSN atomic.Uint64
 
+	// The database identity for synthetic page headers and the page
+	// magic. A greeting may set them after Open (a timeline created over
+	// HTTP learns its system id from the first compute), and readers are
+	// made on other goroutines, so they live outside the immutable cfg.
+	systemID  atomic.Uint64
+	pgVersion atomic.Uint32
+
 	pending atomic.Bool // pending_wal_truncation: writes refused
 	err     error       // sticky: a write or sync failed, nothing more is acknowledged
 	closed  bool
@@ -45,6 +52,8 @@ func Open(cfg Config, commitLSN, timelineStartLSN pgwal.LSN) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{cfg: cfg, log: cfg.logger(), syncer: &syncer{noSync: cfg.NoSync}}
+	s.systemID.Store(cfg.SystemID)
+	s.pgVersion.Store(cfg.PGVersion)
 	s.pending.Store(true)
 	if commitLSN != 0 {
 		end, err := findEnd(&s.cfg, s.log, commitLSN)
@@ -145,4 +154,23 @@ func (s *Store) Close() error {
 		return err
 	}
 	return nil
+}
+
+// SetServerInfo records the database's system id and PG_VERSION_NUM after a
+// greeting changed them; pgVersion 0 keeps the current version. Synthetic
+// page headers written or read from now on carry them. Safe to call from
+// any goroutine.
+func (s *Store) SetServerInfo(systemID uint64, pgVersion uint32) {
+	s.systemID.Store(systemID)
+	if pgVersion != 0 {
+		s.pgVersion.Store(pgVersion)
+	}
+}
+
+// config is cfg with the current server identity.
+func (s *Store) config() Config {
+	c := s.cfg
+	c.SystemID = s.systemID.Load()
+	c.PGVersion = s.pgVersion.Load()
+	return c
 }

@@ -129,7 +129,8 @@ func (s *Store) InitializeFirstSegment(start pgwal.LSN) error {
 	t0 := time.Now()
 	seg := s.cfg.SegSize
 	segNo := start.SegmentNumber(seg)
-	prefix := segmentPrefix(&s.cfg, start)
+	cfg := s.config()
+	prefix := segmentPrefix(&cfg, start)
 	if s.cur != nil && s.curSeg == segNo {
 		if _, err := s.cur.WriteAt(prefix, 0); err != nil {
 			return s.poison(err)

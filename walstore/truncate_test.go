@@ -208,3 +208,40 @@ func TestInitializeFirstSegmentOnlyWhenEmpty(t *testing.T) {
 		t.Fatal("InitializeFirstSegment rewrote a non-empty store")
 	}
 }
+
+// TestSetServerInfo: a store opened before the database identity was known
+// (a timeline created over HTTP with system_id 0) writes and serves
+// synthetic long page headers with the id a greeting set later, so a
+// standby does not reject the first segment as another system's.
+func TestSetServerInfo(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openFake(t, dir, 0)
+	const sysID = 0x1234567887654321
+	s.SetServerInfo(sysID, 0)
+	start := pgwal.LSN(testSeg + 2*pgwal.XLogBlockSize + 64)
+	if err := s.InitializeFirstSegment(start); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Truncate(start); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, page []byte) {
+		t.Helper()
+		h, err := pgwal.ParseXLogLongPageHeader(page)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if magic, _ := pgwal.PageMagic(s.cfg.PGVersion); h.SysID != sysID || h.Magic != magic {
+			t.Fatalf("%s: long header %+v", what, h)
+		}
+	}
+	check("file", fileBytes(t, dir, 1))
+	r := s.NewReader(start, start)
+	defer r.Close()
+	buf := make([]byte, pgwal.SizeOfXLogLongPHD)
+	if _, err := r.ReadAt(buf, pgwal.LSN(testSeg)); err != nil {
+		t.Fatal(err)
+	}
+	check("reader", buf)
+}
