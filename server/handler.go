@@ -190,7 +190,7 @@ func (h *handler) StartWALPush(ctx context.Context, s *pgwire.Session, opts pgwi
 			if release, err = tl.Enter(); err != nil {
 				return nil, err
 			}
-			context.AfterFunc(tl.Context(), func() { cancel(timeline.ErrCancelled) })
+			stopWatch := context.AfterFunc(tl.Context(), func() { cancel(timeline.ErrCancelled) })
 			// Count this compute for the walsender stop rule and relay
 			// pageserver feedback into its AppendResponses (§5.1). Run
 			// starts the writer only after Open returns.
@@ -198,7 +198,10 @@ func (h *handler) StartWALPush(ctx context.Context, s *pgwire.Session, opts pgwi
 			streaming, done := tl.AddWALReceiver(s.ConnID)
 			sess.OnElected = streaming
 			leave := release
-			release = func() { done(); unsubscribe(); leave() }
+			// stopWatch drops the hook from the timeline's context: without
+			// it every connection would stay referenced until the timeline
+			// is deleted.
+			release = func() { stopWatch(); done(); unsubscribe(); leave() }
 			sess.Feedback = fb
 			return tl.Core(), nil
 		},

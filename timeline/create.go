@@ -51,6 +51,14 @@ func (r *Registry) Create(st *controlfile.State) (*Timeline, error) {
 
 	r.mu.Lock()
 	delete(r.creating, ttid)
+	if err == nil && r.tombstonedLocked(ttid, time.Now()) {
+		// Deleted while we were creating it: undo, so a DELETE that
+		// returned is never followed by a live timeline.
+		r.mu.Unlock()
+		tl.shutdown()
+		os.RemoveAll(tl.Dir)
+		return nil, fmt.Errorf("%w: %s (deleted during creation)", ErrDeleted, ttid)
+	}
 	if err == nil {
 		r.timelines[ttid] = tl
 	}
@@ -125,6 +133,7 @@ func (r *Registry) open(ttid ids.TTID, dir string) (*Timeline, error) {
 	}
 	if r.cfg.Manager != nil {
 		if err := tl.startManager(*r.cfg.Manager); err != nil {
+			tl.shutdown() // closes the WAL store and its preallocator
 			return nil, fmt.Errorf("load timeline %s: %w", ttid, err)
 		}
 	}

@@ -167,11 +167,18 @@ func (r *Registry) Delete(ctx context.Context, ttid ids.TTID) (dirExisted bool, 
 		r.mu.Unlock()
 		return false, nil
 	}
+	// The tombstone goes in first: a creation still in flight sees it
+	// before it inserts its timeline and undoes itself (Create).
+	r.tombstones[ttid] = time.Now()
 	tl := r.timelines[ttid]
 	r.mu.Unlock()
 
 	if tl != nil {
 		if err := tl.shutdownWait(ctx); err != nil {
+			// Not deleted after all; a retry must do the work again.
+			r.mu.Lock()
+			delete(r.tombstones, ttid)
+			r.mu.Unlock()
 			return false, err
 		}
 	}
@@ -185,7 +192,6 @@ func (r *Registry) Delete(ctx context.Context, ttid ids.TTID) (dirExisted bool, 
 	r.mu.Lock()
 	delete(r.timelines, ttid)
 	delete(r.invalid, ttid)
-	r.tombstones[ttid] = time.Now()
 	r.mu.Unlock()
 	r.log.Info("deleted timeline", "ttid", ttid.String(), "dir_existed", dirExisted)
 	return dirExisted, nil

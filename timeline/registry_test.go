@@ -243,3 +243,31 @@ func TestBrokenAndInterruptedCreations(t *testing.T) {
 		t.Fatalf("Delete broken = %v %v", existed, err)
 	}
 }
+
+// TestDeleteDuringCreate races Create against Delete on one timeline. When
+// Delete reports success, the timeline must end up neither live nor on
+// disk, whichever side won (found by review: a creation finishing after the
+// delete used to survive it).
+func TestDeleteDuringCreate(t *testing.T) {
+	t.Parallel()
+	for i := range 150 {
+		r := newRegistry(t, t.TempDir())
+		tt := ids.TTID{Tenant: tenantA, Timeline: ids.ID{15: byte(i), 14: 1}}
+		var wg sync.WaitGroup
+		var delErr error
+		wg.Add(2)
+		go func() { defer wg.Done(); _, _ = r.Create(newState(t, tt)) }()
+		go func() { defer wg.Done(); _, delErr = r.Delete(context.Background(), tt) }()
+		wg.Wait()
+		if delErr != nil {
+			t.Fatalf("round %d: Delete: %v", i, delErr)
+		}
+		if tl, err := r.Get(tt); err == nil {
+			t.Fatalf("round %d: timeline %s live after a successful Delete", i, tl.TTID)
+		}
+		if _, err := os.Stat(r.Dir(tt)); !os.IsNotExist(err) {
+			t.Fatalf("round %d: directory exists after a successful Delete: %v", i, err)
+		}
+		r.Close()
+	}
+}
