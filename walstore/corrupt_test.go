@@ -98,6 +98,27 @@ func TestCorruptionTable(t *testing.T) {
 		inLastSeg--
 	}
 	mid := w.records[n/2]
+	// mid lies in a complete segment (fdatasynced whole, then renamed):
+	// damage there is corruption. Damage in the .partial is a torn write.
+	midSeg := mid.StartLSN.SegmentNumber(pgwal.DefaultSegmentSize)
+	if _, err := os.Stat(segPath(base, midSeg, pgwal.DefaultSegmentSize, false)); err != nil {
+		t.Fatalf("the middle record %s is not in a complete segment: %v", mid.StartLSN, err)
+	}
+	// torn: a record in the .partial whose first sector-piece a lost
+	// write could have zeroed (it does not start on a sector boundary and
+	// its header lies before the sector end).
+	var torn pgwal.Record
+	for i := inLastSeg; i < n; i++ {
+		c := w.records[i]
+		if c.StartLSN%512 != 0 && (c.StartLSN+511)&^511 < c.EndLSN && c.StartLSN.PageOffset()+24 < pgwal.XLogBlockSize {
+			torn = c
+			break
+		}
+	}
+	if torn.StartLSN == 0 {
+		t.Fatal("no record suitable for the torn-write case in the .partial segment")
+	}
+	partialAt := (w.records[inLastSeg].StartLSN + 511) &^ 511
 	rng := rand.New(rand.NewPCG(4, 4))
 	garbage := func(k int) []byte {
 		b := make([]byte, k)
@@ -125,16 +146,28 @@ func TestCorruptionTable(t *testing.T) {
 			wantEnd: w.boundaryBefore(w.records[inLastSeg].StartLSN + (w.records[inLastSeg].EndLSN-w.records[inLastSeg].StartLSN)/2),
 		},
 		{
-			name:    "zeroed sector",
-			damage:  func(t *testing.T, dir string) { writeAt(t, dir, (mid.StartLSN+511)&^511, make([]byte, 512)) },
-			wantEnd: w.boundaryBefore((mid.StartLSN + 511) &^ 511),
+			name:   "zeroed sector in a complete segment",
+			damage: func(t *testing.T, dir string) { writeAt(t, dir, (mid.StartLSN+511)&^511, make([]byte, 512)) },
+			wantAt: w.boundaryBefore((mid.StartLSN + 511) &^ 511),
 		},
 		{
-			name: "zeroed sector with the page header",
+			name: "zeroed page header in a complete segment",
 			damage: func(t *testing.T, dir string) {
 				writeAt(t, dir, mid.StartLSN-pgwal.LSN(mid.StartLSN.PageOffset())+pgwal.XLogBlockSize, make([]byte, 512))
 			},
-			wantEnd: w.boundaryBefore(mid.StartLSN - pgwal.LSN(mid.StartLSN.PageOffset()) + pgwal.XLogBlockSize),
+			wantAt: w.boundaryBefore(mid.StartLSN - pgwal.LSN(mid.StartLSN.PageOffset()) + pgwal.XLogBlockSize),
+		},
+		{
+			name:    "zeroed sector in the partial segment",
+			damage:  func(t *testing.T, dir string) { writeAt(t, dir, partialAt, make([]byte, 512)) },
+			wantEnd: w.boundaryBefore(partialAt),
+		},
+		{
+			name: "lost first sector-piece of a write in the partial segment",
+			damage: func(t *testing.T, dir string) {
+				writeAt(t, dir, torn.StartLSN, make([]byte, int((torn.StartLSN+511)&^511-torn.StartLSN)))
+			},
+			wantEnd: torn.StartLSN,
 		},
 		{
 			name:    "garbage after zeros",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/walkeeper/walkeeper/pgwal"
 )
@@ -54,13 +55,30 @@ func findEnd(cfg *Config, log *slog.Logger, commit pgwal.LSN) (pgwal.LSN, error)
 }
 
 // classifyFailure decides whether a decode failure at r (the end of the
-// last good record) is a torn tail or corruption. Corruption means a valid
-// record follows the failure and no 512-byte sector between them is all
-// zeros: lost, never-synced writes read back as zeros (etcd's torn-write
-// rule), while a flipped bit in the middle of valid WAL does not.
+// last good record) is a torn tail or corruption.
+//
+// A segment with its full name was fdatasynced whole before the rename
+// (and Truncate never touches one without renaming it first), so damage in
+// it cannot be a torn write: it is corruption, unless the failing record
+// runs on into the .partial segment being written, where it may be.
+//
+// In the segment being written, corruption means a valid record follows the
+// failure and nothing between them looks like a lost write: no all-zero
+// 512-byte sector, and no zeros from r up to its sector's end. Lost,
+// never-synced writes read back as zeros (etcd's torn-write rule); a
+// flipped bit in the middle of valid WAL does not.
 func classifyFailure(cfg *Config, log *slog.Logger, r pgwal.LSN, decErr error) (pgwal.LSN, error) {
 	w := walView{segReader{dir: cfg.Dir, segSize: cfg.SegSize}}
 	defer w.sr.close()
+	segNo := r.SegmentNumber(cfg.SegSize)
+	full := segPath(cfg.Dir, segNo, cfg.SegSize, false)
+	if fileExists(full) && !reachesPartial(cfg, &w, r) {
+		return 0, &CorruptError{LSN: r, Path: full, Reason: decErr}
+	}
+	if w.zeroToSectorEnd(r) {
+		log.Info("WAL ends with a torn write", "end_lsn", r, "decode_error", decErr)
+		return r, nil
+	}
 	next, found := resync(cfg, &w, r)
 	if !found {
 		log.Info("WAL ends with a torn or zero tail", "end_lsn", r, "decode_error", decErr)
@@ -71,8 +89,36 @@ func classifyFailure(cfg *Config, log *slog.Logger, r pgwal.LSN, decErr error) (
 			"end_lsn", r, "next_valid_record_lsn", next, "decode_error", decErr)
 		return r, nil
 	}
-	path := segPath(cfg.Dir, r.SegmentNumber(cfg.SegSize), cfg.SegSize, false)
+	path := full
+	if !fileExists(path) {
+		path = segPath(cfg.Dir, segNo, cfg.SegSize, true)
+	}
 	return 0, &CorruptError{LSN: r, Path: path, Reason: decErr}
+}
+
+// reachesPartial reports whether the record at r, as far as its header can
+// be believed, continues into the next segment and that segment is the
+// .partial being written.
+func reachesPartial(cfg *Config, w *walView, r pgwal.LSN) bool {
+	next := r.SegmentNumber(cfg.SegSize) + 1
+	if !fileExists(segPath(cfg.Dir, next, cfg.SegSize, true)) {
+		return false
+	}
+	c := r
+	if c.PageOffset() == 0 {
+		c += pgwal.LSN(pageHeaderSize(c, cfg.SegSize))
+	}
+	hdr, ok := w.bytes(c, 4)
+	if !ok || len(hdr) < 4 {
+		return false
+	}
+	tot := binary.LittleEndian.Uint32(hdr)
+	return tot >= xlogRecordSize && skipPayload(c, uint64(tot), cfg.SegSize) > pgwal.LSN(next*cfg.SegSize)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // resync looks for a valid record after a failure at r: first where the
@@ -187,6 +233,24 @@ func (w *walView) bytes(lsn pgwal.LSN, n int) ([]byte, bool) {
 		return nil, false
 	}
 	return b[:k], true
+}
+
+// zeroToSectorEnd reports whether the bytes from r to the end of its
+// 512-byte sector all read as zeros: the record that should start at r was
+// lost with the first sector of a write that never reached the disk.
+func (w *walView) zeroToSectorEnd(r pgwal.LSN) bool {
+	const sector = 512
+	n := int(((r + sector) &^ (sector - 1)) - r)
+	b, ok := w.bytes(r, n)
+	if !ok {
+		return true
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // hasZeroSector reports whether an aligned 512-byte sector inside

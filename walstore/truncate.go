@@ -15,6 +15,13 @@ import (
 // and the segment becomes the .partial again. Writes are refused from the
 // first step until it succeeds. When nothing is pending and end is both the
 // write and the flush position it does nothing.
+//
+// The order keeps recovery's invariant through a crash at any step: a
+// segment with its full name always holds complete, fdatasynced WAL. So a
+// full segment is renamed to .partial (durably) before it is touched, and
+// the removal of later segments is made durable before end's tail is
+// zeroed; recovery can then call any damage inside a full segment
+// corruption rather than a torn write.
 func (s *Store) Truncate(end pgwal.LSN) error {
 	if err := s.usable(); err != nil {
 		return err
@@ -38,6 +45,12 @@ func (s *Store) Truncate(end pgwal.LSN) error {
 	if err != nil {
 		return err
 	}
+	if err := s.reopenAsPartial(segNo); err != nil {
+		return err
+	}
+	if err := s.syncer.dir(s.cfg.Dir); err != nil {
+		return s.poison(err)
+	}
 	f, err := s.zeroTail(segNo, off)
 	if err != nil {
 		return err
@@ -60,17 +73,29 @@ func (s *Store) Truncate(end pgwal.LSN) error {
 	return nil
 }
 
-// zeroTail opens (or creates) segment segNo, cuts it at off, extends it to
-// full size again (the tail reads as zeros, nothing is written), fsyncs
-// it and makes sure it carries the .partial name.
+// reopenAsPartial gives a complete segment segNo the .partial name again,
+// before Truncate changes its content. The caller fsyncs the directory.
+func (s *Store) reopenAsPartial(segNo uint64) error {
+	full := segPath(s.cfg.Dir, segNo, s.cfg.SegSize, false)
+	if _, err := os.Stat(full); err != nil {
+		return nil // already .partial, or not there yet
+	}
+	if err := os.Rename(full, segPath(s.cfg.Dir, segNo, s.cfg.SegSize, true)); err != nil {
+		return fmt.Errorf("reopen complete segment as partial: %w", err)
+	}
+	return nil
+}
+
+// zeroTail opens (or creates) the .partial segment segNo, cuts it at off,
+// extends it to full size again (the tail reads as zeros, nothing is
+// written) and fsyncs it.
 func (s *Store) zeroTail(segNo, off uint64) (*os.File, error) {
 	seg := s.cfg.SegSize
-	f, partial, err := openForWrite(s.cfg.Dir, segNo, seg)
+	f, _, err := openForWrite(s.cfg.Dir, segNo, seg)
 	if errors.Is(err, os.ErrNotExist) {
 		if f, err = createSegment(s.pre, s.cfg.Dir, segNo, seg); err != nil {
 			return nil, err
 		}
-		partial = true
 	} else if err != nil {
 		return nil, err
 	}
@@ -85,12 +110,6 @@ func (s *Store) zeroTail(segNo, off uint64) (*os.File, error) {
 	if err := s.syncer.fsync(f); err != nil {
 		f.Close()
 		return nil, s.poison(err)
-	}
-	if !partial {
-		if err := os.Rename(segPath(s.cfg.Dir, segNo, seg, false), segPath(s.cfg.Dir, segNo, seg, true)); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("reopen complete segment as partial: %w", err)
-		}
 	}
 	return f, nil
 }
