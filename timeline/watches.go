@@ -36,10 +36,13 @@ func (tl *Timeline) publishLocked() {
 		return
 	}
 	w := &tl.watches
-	// The consensus flush_lsn: never below timeline_start_lsn, like the
-	// commit_lsn it bounds.
-	flush := max(tl.wal.FlushRecordLSN(), tl.control.TimelineStartLSN())
-	tf := replication.TermLSN{Term: tl.control.LastLogTerm(flush), LSN: flush}
+	// last_log_term is taken at the consensus flush_lsn (never below
+	// timeline_start_lsn), but a (term=…) stream ends at the raw storage
+	// flush position (walproposer-protocol §10), so it never serves
+	// synthetic bytes as if they were flushed WAL.
+	flush := tl.wal.FlushRecordLSN()
+	consensus := max(flush, tl.control.TimelineStartLSN())
+	tf := replication.TermLSN{Term: tl.control.LastLogTerm(consensus), LSN: flush}
 	if tf != w.pubFlush {
 		w.pubFlush = tf
 		w.flush.Set(tf)
