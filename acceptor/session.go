@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/walkeeper/walkeeper/walproto"
@@ -19,6 +20,12 @@ const (
 	// (MSG_QUEUE_SIZE): with 128 KiB appends, about 32 MiB per connection.
 	// A full queue blocks the network reader, which back-pressures TCP.
 	MsgQueueSize = 256
+	// MaxQueuedBytes also bounds the inbound queue by payload size: twice
+	// what MsgQueueSize full appends hold, so streaming never meets it, but
+	// 256 large non-append messages (up to pgwire's 1 MiB each) cannot pin
+	// hundreds of MiB per connection. One message larger than the budget
+	// still passes when the queue is empty.
+	MaxQueuedBytes = 2 * MsgQueueSize * walproto.MaxWALPerAppend
 	// ReplyQueueSize bounds the replies waiting for the network writer.
 	ReplyQueueSize = 16
 	// FlushInterval is how often WAL is flushed and acknowledged while
@@ -60,6 +67,12 @@ type Session struct {
 	// Test hooks; zero means the constants above.
 	flushInterval time.Duration
 	slowEnqueue   time.Duration
+	maxQueued     int64 // MaxQueuedBytes when zero
+
+	// queuedBytes is the payload size waiting in the inbound queue; drained
+	// wakes a reader waiting for room after the WalAcceptor took a message.
+	queuedBytes atomic.Int64
+	drained     chan struct{}
 }
 
 // netError is a failure of the connection itself; nothing more can be
@@ -106,6 +119,7 @@ func (s *Session) Run(ctx context.Context) error {
 	stop := context.AfterFunc(gctx, s.Stream.Interrupt)
 	defer stop()
 	in := make(chan inbound, MsgQueueSize)
+	s.drained = make(chan struct{}, 1)
 	replies := make(chan walproto.AcceptorMessage, ReplyQueueSize)
 	grp.Go(func() error { return s.readLoop(gctx, first, in) })
 	grp.Go(func() error {
@@ -191,28 +205,63 @@ func (s *Session) readLoop(ctx context.Context, first inbound, in chan<- inbound
 // enqueue blocks while the WalAcceptor is behind, logging once if that
 // takes longer than the slow-enqueue threshold.
 func (s *Session) enqueue(ctx context.Context, in chan<- inbound, m inbound) error {
-	select {
-	case in <- m:
-		return nil
-	default:
+	if s.room(m) {
+		select {
+		case in <- m:
+			s.queuedBytes.Add(int64(m.size))
+			return nil
+		default:
+		}
 	}
 	start := time.Now()
 	slow := time.NewTimer(orDefault(s.slowEnqueue, SlowEnqueueThreshold))
 	defer slow.Stop()
 	warned := false
 	for {
+		// Without room by bytes only the drain signal may let it in.
+		var send chan<- inbound
+		if s.room(m) {
+			send = in
+		}
 		select {
-		case in <- m:
+		case send <- m:
+			s.queuedBytes.Add(int64(m.size))
 			if warned {
 				s.logger().Warn("slow WalAcceptor enqueue completed", "seconds", time.Since(start).Seconds())
 			}
 			return nil
+		case <-s.drained:
 		case <-slow.C:
 			warned = true
-			s.logger().Warn("slow WalAcceptor enqueue blocked", "seconds", time.Since(start).Seconds())
+			s.logger().Warn("slow WalAcceptor enqueue blocked", "seconds", time.Since(start).Seconds(),
+				"queued_bytes", s.queuedBytes.Load())
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// room reports whether m fits the byte budget of the inbound queue; an
+// empty queue always takes one message.
+func (s *Session) room(m inbound) bool {
+	q := s.queuedBytes.Load()
+	return q == 0 || q+int64(m.size) <= s.maxQueuedBytes()
+}
+
+func (s *Session) maxQueuedBytes() int64 {
+	if s.maxQueued > 0 {
+		return s.maxQueued
+	}
+	return MaxQueuedBytes
+}
+
+// dequeued gives back m's share of the byte budget and wakes a reader
+// waiting for room.
+func (s *Session) dequeued(m inbound) {
+	s.queuedBytes.Add(-int64(m.size))
+	select {
+	case s.drained <- struct{}{}:
+	default:
 	}
 }
 

@@ -585,3 +585,40 @@ func TestSessionOwnedStream(t *testing.T) {
 		t.Fatalf("RecvOwned used for %d of %d receives", n, total)
 	}
 }
+
+// TestSessionQueueByteBudget: the inbound queue is bounded by payload bytes
+// as well as by count. With the WAL store stuck and a budget of ten
+// messages, the reader stops after ten queued payloads, far below
+// MsgQueueSize, and everything is written once the store moves again.
+func TestSessionQueueByteBudget(t *testing.T) {
+	t.Parallel()
+	const n, size = 60, 0x2000
+	wal := newFakeWAL()
+	h := newHarness(t, wal)
+	wal.writeGate = make(chan struct{})
+	payload := len(walproto.AppendProposerMessage(nil, walproto.Version3, tvAppend(1, 0x1000028, size, 0)))
+	h.sess.maxQueued = int64(10 * payload)
+	h.sess.slowEnqueue = 20 * time.Millisecond
+	h.start()
+	h.handshake(0x1000028)
+	h.waitReplies(2)
+	go func() {
+		for i := range n {
+			h.push(tvAppend(1, 0x1000028+i*size, size, 0))
+		}
+	}()
+	h.waitFor("slow enqueue warning", func() bool {
+		return strings.Contains(h.logs.String(), "slow WalAcceptor enqueue blocked")
+	})
+	time.Sleep(50 * time.Millisecond)
+	// 3 handshake messages, the append stuck in Write, 10 queued, the one
+	// the reader holds.
+	if got, want := h.stream.recvs.Load(), int64(3+1+10+1); got != want {
+		t.Fatalf("reader took %d payloads off the stream while the WAL store was stuck; want %d", got, want)
+	}
+	close(wal.writeGate)
+	h.waitFor("all appends written", func() bool { w, _ := h.wal.counts(); return w == n })
+	if q := h.sess.queuedBytes.Load(); q != 0 {
+		t.Fatalf("%d bytes still counted as queued after the queue drained", q)
+	}
+}

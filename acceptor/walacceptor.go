@@ -44,6 +44,7 @@ loop:
 					break loop
 				}
 				s.Metrics.queued(m, -1)
+				s.dequeued(m)
 				if _, isAppend := m.msg.(walproto.AppendRequest); isAppend {
 					dirty = true
 				}
