@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/walkeeper/walkeeper/interpreted"
 	"io"
 	"log/slog"
 	"net"
@@ -41,6 +42,10 @@ type Config struct {
 	// in-memory control-file change may wait before the timeline manager
 	// persists it (zero means controlfile.DefaultSaveInterval, 300 s).
 	ControlFileSaveInterval time.Duration
+	// InterpretedHeapLayout is --interpreted-heap-layout: how interpreted
+	// readers parse PostgreSQL 14/15 heap records, HeapLayoutNeon (the zero
+	// value) for Neon computes, HeapLayoutVanilla for upstream PostgreSQL.
+	InterpretedHeapLayout interpreted.HeapLayout
 	// LogFormat is "plain" or "json".
 	LogFormat string
 	// LogOutput defaults to os.Stdout; Logger, if set, overrides both.

@@ -157,7 +157,7 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 	m.RegisterTimelines(timelineSamples(reg))
 
 	g, gctx := errgroup.WithContext(ctx)
-	h := &handler{reg: reg, metrics: m, log: log}
+	h := &handler{reg: reg, metrics: m, log: log, heapLayout: cfg.InterpretedHeapLayout}
 	pgCfg := pgwire.Config{Handler: h, Auth: pgAuth, DataDirMode: mode, Logger: log.With("listener", "pg")}
 	g.Go(func() error { return pgwire.NewServer(pgCfg).Serve(gctx, ls.pg) })
 	if ls.pgTenantOnly != nil {

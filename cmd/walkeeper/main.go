@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/walkeeper/walkeeper/interpreted"
 	"io"
 	"os"
 	"os/signal"
@@ -112,6 +113,11 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, string, error) 
 	fs.StringVar(&cfg.PGTenantOnlyAuthKeyPath, "pg-tenant-only-auth-public-key-path", "", "Ed25519 PEM public key `path` (file or directory) for --listen-pg-tenant-only; empty disables auth there")
 	fs.StringVar(&cfg.HTTPAuthKeyPath, "http-auth-public-key-path", "", "Ed25519 PEM public key `path` (file or directory) for the HTTP API; empty disables auth there")
 	fs.DurationVar(&cfg.ControlFileSaveInterval, "control-file-save-interval", 0, "`duration` after which an in-memory control-file change is persisted by the timeline manager, e.g. 5m; 0 means "+controlfile.DefaultSaveInterval.String())
+	fs.Func("interpreted-heap-layout", "PostgreSQL 14/15 heap record `layout` of the computes, for interpreted readers: neon (default) or vanilla (upstream PostgreSQL)", func(v string) error {
+		l, err := interpreted.ParseHeapLayout(v)
+		cfg.InterpretedHeapLayout = l
+		return err
+	})
 	fs.StringVar(&cfg.LogFormat, "log-format", server.DefaultLogFormat, "log `format`: plain (key=value text) or json, to stdout")
 	fs.StringVar(&dump, "dump-control-file", "", "print the control file at `path` as JSON and exit")
 	if err := fs.Parse(args); err != nil {
