@@ -41,7 +41,8 @@ type interpClient struct {
 	c     *pgconn.PgConn
 	enc   interpreted.Encoding
 	shard shard.Identity
-	wire  int // bytes of '0' messages received
+	wire  int   // bytes of '0' messages received
+	err   error // drainQuiet's failure
 }
 
 // dialInterpreted connects with the pageserver's startup options.
@@ -189,6 +190,22 @@ func (ic *interpClient) drain(ctx context.Context, t testing.TB, startpoint, unt
 		expected, prevNext, s.lastNext = msg.m.StreamingLSN, rs.NextRecordLSN, rs.NextRecordLSN
 	}
 	return s
+}
+
+// drainQuiet reads '0' messages until next_record_lsn reaches until,
+// keeping only the byte count; it may run on another goroutine and leaves
+// a failure in ic.err.
+func (ic *interpClient) drainQuiet(ctx context.Context, until pgwal.LSN) {
+	for next := pgwal.LSN(0); next < until; {
+		msg, err := ic.next(ctx)
+		if err != nil {
+			ic.err = err
+			return
+		}
+		if msg.tag == '0' {
+			next = msg.m.Records.NextRecordLSN
+		}
+	}
 }
 
 // endStream sends CopyDone and expects CopyDone back.
