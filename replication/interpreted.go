@@ -23,6 +23,16 @@ type InterpretedConfig struct {
 	Encoding interpreted.Encoding
 	// Interp is the timeline's PostgreSQL version and heap layout.
 	Interp interpreted.Config
+	// Hub, if set, shares one reader between the shards of a timeline
+	// (--wal-reader-fanout, §6.12). It applies to Commit-mode streams of
+	// sharded clients (Shard.Count ≠ 0); others get a private reader.
+	Hub *ReaderHub
+	// HubContext bounds a shared reader's life: the timeline's context.
+	HubContext context.Context
+}
+
+func (ic *InterpretedConfig) fanout(cfg *Config) bool {
+	return ic.Hub != nil && ic.HubContext != nil && cfg.Command.Mode() == ModeCommit && ic.Shard.Count != 0
 }
 
 // ServeInterpreted runs one interpreted START_REPLICATION stream: like

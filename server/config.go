@@ -46,6 +46,9 @@ type Config struct {
 	// readers parse PostgreSQL 14/15 heap records, HeapLayoutNeon (the zero
 	// value) for Neon computes, HeapLayoutVanilla for upstream PostgreSQL.
 	InterpretedHeapLayout interpreted.HeapLayout
+	// WALReaderFanout is --wal-reader-fanout: sharded interpreted readers
+	// of one timeline share one WAL decode (replication.md §6.12).
+	WALReaderFanout bool
 	// LogFormat is "plain" or "json".
 	LogFormat string
 	// LogOutput defaults to os.Stdout; Logger, if set, overrides both.

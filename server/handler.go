@@ -29,6 +29,8 @@ type handler struct {
 	log     *slog.Logger
 	// heapLayout is Config.InterpretedHeapLayout.
 	heapLayout interpreted.HeapLayout
+	// hub shares interpreted readers between shards (nil: no fan-out).
+	hub *replication.ReaderHub
 }
 
 var _ pgwire.Handler = (*handler)(nil)
@@ -161,7 +163,9 @@ func (h *handler) interpretedConfig(s *pgwire.Session, tl *timeline.Timeline) (*
 		Shard: id,
 		Encoding: interpreted.Encoding{Format: format,
 			Compression: interpreted.Compression{Zstd: s.Protocol.Zstd, Level: s.Protocol.ZstdLevel}},
-		Interp: interpreted.Config{PGVersion: tl.State().Server.PGVersion, HeapLayout: h.heapLayout},
+		Interp:     interpreted.Config{PGVersion: tl.State().Server.PGVersion, HeapLayout: h.heapLayout},
+		Hub:        h.hub,
+		HubContext: tl.Context(),
 	}, nil
 }
 

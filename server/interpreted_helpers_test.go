@@ -150,12 +150,21 @@ type streamed struct {
 // it, records in LSN order.
 func (ic *interpClient) drain(ctx context.Context, t testing.TB, startpoint, until pgwal.LSN) streamed {
 	t.Helper()
+	s, err := ic.drainChecked(ctx, startpoint, until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// drainChecked is drain returning its failure (for other goroutines).
+func (ic *interpClient) drainChecked(ctx context.Context, startpoint, until pgwal.LSN) (streamed, error) {
 	var s streamed
 	expected, prevNext := startpoint, startpoint
 	for s.lastNext < until {
 		msg, err := ic.next(ctx)
 		if err != nil {
-			t.Fatalf("shard %s after %d batches (next %s, want %s): %v", ic.shard, s.batches, s.lastNext, until, err)
+			return s, fmt.Errorf("shard %s after %d batches (next %s, want %s): %v", ic.shard, s.batches, s.lastNext, until, err)
 		}
 		if msg.tag != '0' {
 			continue
@@ -163,13 +172,13 @@ func (ic *interpClient) drain(ctx context.Context, t testing.TB, startpoint, unt
 		rs := msg.m.Records
 		switch {
 		case !rs.RawWALStartLSN.Valid:
-			t.Fatalf("batch %d without raw_wal_start_lsn", s.batches)
+			return s, fmt.Errorf("batch %d without raw_wal_start_lsn", s.batches)
 		case rs.RawWALStartLSN.Value > expected:
-			t.Fatalf("Gap in streamed WAL: batch %d raw_wal_start_lsn %s > expected %s", s.batches, rs.RawWALStartLSN.Value, expected)
+			return s, fmt.Errorf("Gap in streamed WAL: batch %d raw_wal_start_lsn %s > expected %s", s.batches, rs.RawWALStartLSN.Value, expected)
 		case rs.NextRecordLSN < prevNext:
-			t.Fatalf("batch %d next_record_lsn %s < previous %s", s.batches, rs.NextRecordLSN, prevNext)
+			return s, fmt.Errorf("batch %d next_record_lsn %s < previous %s", s.batches, rs.NextRecordLSN, prevNext)
 		case msg.m.StreamingLSN < expected:
-			t.Fatalf("batch %d streaming_lsn %s went back from %s", s.batches, msg.m.StreamingLSN, expected)
+			return s, fmt.Errorf("batch %d streaming_lsn %s went back from %s", s.batches, msg.m.StreamingLSN, expected)
 		}
 		last := pgwal.LSN(0)
 		if n := len(s.records); n > 0 {
@@ -178,7 +187,7 @@ func (ic *interpClient) drain(ctx context.Context, t testing.TB, startpoint, unt
 		for i := range rs.Records {
 			r := rs.Records[i]
 			if r.NextRecordLSN <= last || r.NextRecordLSN > rs.NextRecordLSN {
-				t.Fatalf("batch %d record %d: next %s after %s, batch next %s", s.batches, i, r.NextRecordLSN, last, rs.NextRecordLSN)
+				return s, fmt.Errorf("batch %d record %d: next %s after %s, batch next %s", s.batches, i, r.NextRecordLSN, last, rs.NextRecordLSN)
 			}
 			last = r.NextRecordLSN
 			s.records = append(s.records, r)
@@ -189,7 +198,7 @@ func (ic *interpClient) drain(ctx context.Context, t testing.TB, startpoint, unt
 		s.batches++
 		expected, prevNext, s.lastNext = msg.m.StreamingLSN, rs.NextRecordLSN, rs.NextRecordLSN
 	}
-	return s
+	return s, nil
 }
 
 // drainQuiet reads '0' messages until next_record_lsn reaches until,

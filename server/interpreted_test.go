@@ -35,13 +35,17 @@ insert into t select g, 'z' from generate_series(20001, 22000) g;`
 
 // interpSetup pushes a real PostgreSQL 15 primary's WAL into walkeeper and
 // returns the address, the primary, the timeline start and commit_lsn.
-func interpSetup(t *testing.T) (string, *primary, *pusher, pgwal.LSN, pgwal.LSN) {
+func interpSetup(t *testing.T, opts ...func(*Config)) (string, *primary, *pusher, pgwal.LSN, pgwal.LSN) {
 	t.Helper()
 	pgtest.Require(t)
 	p := startPrimary(t)
 	start := p.switchWAL(t)
-	addrs, _ := startRun(t, Config{DataDir: t.TempDir(), ID: 1, NoSync: true, Logger: testLogger(t),
-		InterpretedHeapLayout: interpreted.HeapLayoutVanilla})
+	cfg := Config{DataDir: t.TempDir(), ID: 1, NoSync: true, Logger: testLogger(t),
+		InterpretedHeapLayout: interpreted.HeapLayoutVanilla}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	addrs, _ := startRun(t, cfg)
 	addr := addrs.PG.String()
 	u := startPusher(t, p, addr, 1, start)
 	p.Psql(t, interpWorkload)
@@ -94,24 +98,36 @@ func TestInterpretedReplication(t *testing.T) {
 		}
 	}
 
-	union := map[blockKey]int{}
+	var sharded []streamed
 	wire := 0
 	for n := range uint8(4) {
 		s, _ := shard.NewIdentity(n, 4, shard.DefaultStripeSize)
 		got, w := stream(t, encProtobufZstd, s)
 		wire += w
+		sharded = append(sharded, got)
+		t.Logf("shard %s: %d records in %d batches", s, len(got.records), got.batches)
+	}
+	blocks := checkUnion(t, unsharded, sharded)
+	t.Logf("4 shards: %d blocks, %d bytes on the wire for %d bytes of WAL", blocks, wire, commit-start)
+}
+
+// checkUnion checks that the shards' streams together hold the unsharded
+// stream's blocks, each once, and that only shard 0 has Observed values.
+func checkUnion(t *testing.T, unsharded streamed, sharded []streamed) int {
+	t.Helper()
+	union := map[blockKey]int{}
+	for n, got := range sharded {
 		for _, r := range got.records {
 			for _, m := range r.Batch.Metadata {
 				if m.Kind == interpreted.Observed {
 					if n != 0 {
-						t.Fatalf("shard %s has an Observed value for %v", s, m.Key)
+						t.Fatalf("shard %d has an Observed value for %v", n, m.Key)
 					}
 					continue
 				}
 				union[blockKey{m.Key, m.LSN}]++
 			}
 		}
-		t.Logf("shard %s: %d records in %d batches", s, len(got.records), got.batches)
 	}
 	want := map[blockKey]int{}
 	for _, r := range unsharded.records {
@@ -123,14 +139,14 @@ func TestInterpretedReplication(t *testing.T) {
 		}
 	}
 	if len(union) != len(want) {
-		t.Fatalf("4 shards hold %d blocks, unsharded %d", len(union), len(want))
+		t.Fatalf("%d shards hold %d blocks, unsharded %d", len(sharded), len(union), len(want))
 	}
 	for k, n := range want {
 		if union[k] != n {
-			t.Fatalf("block %v at %s: %d times over 4 shards, %d unsharded", k.key, k.lsn, union[k], n)
+			t.Fatalf("block %v at %s: %d times over the shards, %d unsharded", k.key, k.lsn, union[k], n)
 		}
 	}
-	t.Logf("4 shards: %d blocks, %d bytes on the wire for %d bytes of WAL", len(union), wire, commit-start)
+	return len(want)
 }
 
 type blockKey struct {

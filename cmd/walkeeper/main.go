@@ -118,6 +118,7 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, string, error) 
 		cfg.InterpretedHeapLayout = l
 		return err
 	})
+	fs.BoolVar(&cfg.WALReaderFanout, "wal-reader-fanout", false, "let the shards of a tenant share one interpreted WAL reader (one decode per timeline)")
 	fs.StringVar(&cfg.LogFormat, "log-format", server.DefaultLogFormat, "log `format`: plain (key=value text) or json, to stdout")
 	fs.StringVar(&dump, "dump-control-file", "", "print the control file at `path` as JSON and exit")
 	if err := fs.Parse(args); err != nil {
