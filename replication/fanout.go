@@ -91,13 +91,28 @@ func (h *ReaderHub) attach(key *WalSenders, cfg sharedReaderConfig, s shard.Iden
 		break
 	}
 	if r == nil {
-		ctx, cancel := context.WithCancel(cfg.ctx)
-		r = &sharedReader{hub: h, key: key, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+		r = startReader(cfg)
+		r.hub, r.key = h, key
 		h.readers[key] = append(h.readers[key], r)
 		h.started++
 		cfg.logger.Info("starting shared interpreted WAL reader", "start_lsn", cfg.start)
-		go r.run(ctx, cfg)
 	}
+	r.subscribe(sub)
+	var once sync.Once
+	return r, sub, func() { once.Do(func() { close(sub.gone); h.release(r) }) }
+}
+
+// startReader starts a reader task at cfg.start that lives until cfg.ctx
+// ends or its last subscriber leaves.
+func startReader(cfg sharedReaderConfig) *sharedReader {
+	ctx, cancel := context.WithCancel(cfg.ctx)
+	r := &sharedReader{cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	go r.run(ctx, cfg)
+	return r
+}
+
+// subscribe queues sub for the reader task to add.
+func (r *sharedReader) subscribe(sub *subscriber) {
 	r.mu.Lock()
 	r.refs++
 	r.pending = append(r.pending, sub)
@@ -106,8 +121,16 @@ func (h *ReaderHub) attach(key *WalSenders, cfg sharedReaderConfig, s shard.Iden
 	case r.wake <- struct{}{}:
 	default:
 	}
-	var once sync.Once
-	return r, sub, func() { once.Do(func() { close(sub.gone); h.release(r) }) }
+}
+
+// privateReader starts a reader task for one stream (§6.11 without
+// fan-out): the reader decodes and interprets while the stream's sender
+// encodes, compresses and sends.
+func privateReader(cfg sharedReaderConfig, s shard.Identity) (*sharedReader, *subscriber, func()) {
+	sub := &subscriber{shard: s, start: cfg.start, ch: make(chan interpreted.Batch, batchQueueCap), gone: make(chan struct{})}
+	r := startReader(cfg)
+	r.subscribe(sub)
+	return r, sub, func() { close(sub.gone); r.cancel() }
 }
 
 // release drops one reference; the last one stops the task.
@@ -237,11 +260,23 @@ func (r *sharedReader) takeAttaches(b *interpreted.Batcher, subs map[interpreted
 	return reset, nil
 }
 
-// serveFanout is serveCopy for a stream fed by a shared reader.
-func serveFanout(ctx context.Context, cfg *Config, slot *Sender, out *outStream, stream Stream, ic *InterpretedConfig) error {
-	r, sub, release := ic.Hub.attach(cfg.Senders, sharedReaderConfig{ctx: ic.HubContext, commit: cfg.CommitLSN,
-		open: cfg.OpenReader, segSize: cfg.SegmentSize, interp: ic.Interp, start: cfg.Command.StartLSN,
-		logger: cfg.Logger}, ic.Shard)
+// serveReaderTask is serveCopy for a Commit-mode interpreted stream: a
+// reader task (shared through ic.Hub, or private) decodes and interprets,
+// and this stream's sender encodes and sends what it queues.
+func serveReaderTask(ctx context.Context, cfg *Config, slot *Sender, out *outStream, stream Stream, ic *InterpretedConfig) error {
+	rcfg := sharedReaderConfig{ctx: ctx, commit: cfg.CommitLSN, open: cfg.OpenReader, segSize: cfg.SegmentSize,
+		interp: ic.Interp, start: cfg.Command.StartLSN, logger: cfg.Logger}
+	var (
+		r       *sharedReader
+		sub     *subscriber
+		release func()
+	)
+	if ic.fanout(cfg) {
+		rcfg.ctx = ic.HubContext
+		r, sub, release = ic.Hub.attach(cfg.Senders, rcfg, ic.Shard)
+	} else {
+		r, sub, release = privateReader(rcfg, ic.Shard)
+	}
 	defer release()
 	g, gctx := errgroup.WithContext(ctx)
 	stop := context.AfterFunc(gctx, func() { _ = stream.Close() })

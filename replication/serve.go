@@ -147,8 +147,8 @@ func serve(ctx context.Context, cfg Config, stream Stream, ic *InterpretedConfig
 }
 
 func serveCopy(ctx context.Context, cfg *Config, slot *Sender, out *outStream, stream Stream, ic *InterpretedConfig) error {
-	if ic != nil && ic.fanout(cfg) {
-		return serveFanout(ctx, cfg, slot, out, stream, ic)
+	if ic != nil && cfg.Command.Mode() == ModeCommit {
+		return serveReaderTask(ctx, cfg, slot, out, stream, ic)
 	}
 	reader, err := cfg.OpenReader(cfg.Command.StartLSN)
 	if err != nil {
