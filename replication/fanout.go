@@ -278,6 +278,18 @@ func serveReaderTask(ctx context.Context, cfg *Config, slot *Sender, out *outStr
 		r, sub, release = privateReader(rcfg, ic.Shard)
 	}
 	defer release()
+	if m := cfg.WALReaders; m != nil {
+		kind, target := "future", cfg.Info.AppName
+		if ic.fanout(cfg) {
+			kind = "task"
+		}
+		if target == "" {
+			target = "safekeeper"
+		}
+		gauge := m.WithLabelValues(kind, target)
+		gauge.Inc()
+		defer gauge.Dec()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	stop := context.AfterFunc(gctx, func() { _ = stream.Close() })
 	defer stop()

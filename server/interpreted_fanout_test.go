@@ -2,14 +2,18 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/walkeeper/walkeeper/interpreted/shard"
+	"github.com/walkeeper/walkeeper/replication"
 )
 
 // TestInterpretedFanout runs 4 shards of a tenant with --wal-reader-fanout:
@@ -24,10 +28,11 @@ func TestInterpretedFanout(t *testing.T) {
 		t.Skip("starts PostgreSQL")
 	}
 	var logs syncBuffer
-	addr, _, _, start, commit := interpSetup(t, func(c *Config) {
+	addrs, _, _, start, commit := interpSetup(t, func(c *Config) {
 		c.WALReaderFanout = true
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
+	addr := addrs.PG.String()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 
@@ -57,6 +62,7 @@ func TestInterpretedFanout(t *testing.T) {
 	if k := strings.Count(logs.String(), "starting shared interpreted WAL reader"); k != 1 {
 		t.Fatalf("%d shared readers started for 4 shards, want 1", k)
 	}
+	checkInterpretedSlots(t, addrs, shards)
 
 	// A late shard 2 at the timeline start: the reader resets.
 	late, err := dialInterpreted(ctx, t, addr, encProtobufZstd, shards[2])
@@ -95,4 +101,35 @@ func recordLSNs(s streamed) []uint64 {
 		out[i] = uint64(r.NextRecordLSN)
 	}
 	return out
+}
+
+// checkInterpretedSlots checks that the timeline's walsenders (HTTP API)
+// are one Interpreted slot per shard.
+func checkInterpretedSlots(t *testing.T, addrs Addrs, shards []shard.Identity) {
+	t.Helper()
+	status, body := apiGet(t, "GET", fmt.Sprintf("http://%s/v1/tenant/%s/timeline/%s", addrs.HTTP, replTTID.Tenant, replTTID.Timeline))
+	if status != 200 {
+		t.Fatalf("timeline status %d: %s", status, body)
+	}
+	// Neon's externally tagged form: {"Interpreted": {"shard": {...}, ...}}.
+	var st struct {
+		Walsenders []map[string]struct {
+			Shard *replication.ShardIdentity `json:"shard"`
+		} `json:"walsenders"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	var got []shard.Identity
+	for _, w := range st.Walsenders {
+		v, ok := w[replication.KindInterpreted.String()]
+		if !ok || v.Shard == nil {
+			t.Fatalf("walsender %v is not Interpreted with a shard: %s", w, body)
+		}
+		got = append(got, shard.Identity{Number: v.Shard.Number, Count: v.Shard.Count, StripeSize: v.Shard.StripeSize})
+	}
+	slices.SortFunc(got, func(a, b shard.Identity) int { return int(a.Number) - int(b.Number) })
+	if !reflect.DeepEqual(got, shards) {
+		t.Fatalf("walsenders %v, want %v\n%s", got, shards, body)
+	}
 }

@@ -34,8 +34,8 @@ checkpoint;
 insert into t select g, 'z' from generate_series(20001, 22000) g;`
 
 // interpSetup pushes a real PostgreSQL 15 primary's WAL into walkeeper and
-// returns the address, the primary, the timeline start and commit_lsn.
-func interpSetup(t *testing.T, opts ...func(*Config)) (string, *primary, *pusher, pgwal.LSN, pgwal.LSN) {
+// returns the addresses, the primary, the timeline start and commit_lsn.
+func interpSetup(t *testing.T, opts ...func(*Config)) (Addrs, *primary, *pusher, pgwal.LSN, pgwal.LSN) {
 	t.Helper()
 	pgtest.Require(t)
 	p := startPrimary(t)
@@ -51,7 +51,7 @@ func interpSetup(t *testing.T, opts ...func(*Config)) (string, *primary, *pusher
 	p.Psql(t, interpWorkload)
 	end := p.lsn(t, "pg_current_wal_flush_lsn()")
 	commit := u.waitCommitted(t, addr, end)
-	return addr, p, u, start, commit
+	return addrs, p, u, start, commit
 }
 
 // TestInterpretedReplication streams a real primary's WAL to interpreted
@@ -64,7 +64,8 @@ func TestInterpretedReplication(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL")
 	}
-	addr, p, _, start, commit := interpSetup(t)
+	addrs, p, _, start, commit := interpSetup(t)
+	addr := addrs.PG.String()
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 
@@ -186,7 +187,8 @@ func TestInterpretedStopRule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL")
 	}
-	addr, _, u, start, commit := interpSetup(t)
+	addrs, _, u, start, commit := interpSetup(t)
+	addr := addrs.PG.String()
 	u.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
