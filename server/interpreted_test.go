@@ -234,3 +234,34 @@ func TestInterpretedNegotiation(t *testing.T) {
 		t.Fatal("unknown format accepted")
 	}
 }
+
+// TestInterpretedReaderError: with the Neon heap layout on upstream
+// PostgreSQL WAL the reader fails on the first DELETE; the stream ends with
+// XX000 and the generic "Interpreted WAL reader exited early" (§10).
+func TestInterpretedReaderError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL")
+	}
+	addrs, _, _, start, _ := interpSetup(t, func(c *Config) { c.InterpretedHeapLayout = interpreted.HeapLayoutNeon })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := dialInterpreted(ctx, t, addrs.PG.String(), encBincode, shard.Unsharded())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.start(ctx, t, start)
+	for {
+		msg, err := c.next(ctx)
+		if err == nil {
+			if msg.tag != '0' {
+				t.Fatalf("keepalive before the reader failed: the workload has no DELETE decoded?")
+			}
+			continue
+		}
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "XX000" || pgErr.Message != "Interpreted WAL reader exited early" {
+			t.Fatalf("want XX000 Interpreted WAL reader exited early, got %v", err)
+		}
+		return
+	}
+}
