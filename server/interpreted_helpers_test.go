@@ -177,6 +177,8 @@ func (ic *interpClient) drainChecked(ctx context.Context, startpoint, until pgwa
 			return s, fmt.Errorf("Gap in streamed WAL: batch %d raw_wal_start_lsn %s > expected %s", s.batches, rs.RawWALStartLSN.Value, expected)
 		case rs.NextRecordLSN < prevNext:
 			return s, fmt.Errorf("batch %d next_record_lsn %s < previous %s", s.batches, rs.NextRecordLSN, prevNext)
+		case msg.m.CommitLSN < msg.m.StreamingLSN:
+			return s, fmt.Errorf("batch %d commit_lsn %s before streaming_lsn %s", s.batches, msg.m.CommitLSN, msg.m.StreamingLSN)
 		case msg.m.StreamingLSN < expected:
 			return s, fmt.Errorf("batch %d streaming_lsn %s went back from %s", s.batches, msg.m.StreamingLSN, expected)
 		}

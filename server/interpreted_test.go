@@ -106,6 +106,11 @@ func TestInterpretedReplication(t *testing.T) {
 		got, w := stream(t, encProtobufZstd, s)
 		wire += w
 		sharded = append(sharded, got)
+		// Every chunk that completes a record yields a batch for every
+		// shard, with or without records.
+		if got.batches != unsharded.batches {
+			t.Fatalf("shard %s: %d batches, unsharded %d", s, got.batches, unsharded.batches)
+		}
 		t.Logf("shard %s: %d records in %d batches", s, len(got.records), got.batches)
 	}
 	blocks := checkUnion(t, unsharded, sharded)
