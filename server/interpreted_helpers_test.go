@@ -43,6 +43,8 @@ type interpClient struct {
 	shard shard.Identity
 	wire  int   // bytes of '0' messages received
 	err   error // drainQuiet's failure
+	// suffix is appended to START_REPLICATION, e.g. " (term='1')".
+	suffix string
 }
 
 // dialInterpreted connects with the pageserver's startup options.
@@ -81,7 +83,7 @@ func (ic *interpClient) start(ctx context.Context, t testing.TB, at pgwal.LSN) p
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := startStream(ctx, ic.c, "START_REPLICATION PHYSICAL "+at.String()); err != nil {
+	if err := startStream(ctx, ic.c, "START_REPLICATION PHYSICAL "+at.String()+ic.suffix); err != nil {
 		t.Fatal(err)
 	}
 	return xlogpos

@@ -59,7 +59,8 @@ func interpSetup(t *testing.T, opts ...func(*Config)) (Addrs, *primary, *pusher,
 // stream passes the pageserver's contiguity checks; the unsharded stream
 // holds exactly pg_waldump's records; the 4 shards together hold the
 // unsharded stream's blocks, with Observed values only on shard 0; a
-// CopyDone is answered with CopyDone.
+// CopyDone is answered with CopyDone. A Flush-mode (term) stream sends the
+// same records.
 func TestInterpretedReplication(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL")
@@ -98,6 +99,18 @@ func TestInterpretedReplication(t *testing.T) {
 			t.Fatalf("bincode: %d records, protobuf %d", len(got.records), len(unsharded.records))
 		}
 	}
+
+	// Flush mode (term given): decoded inline by the vanilla sender loop.
+	fc, err := dialInterpreted(ctx, t, addr, encBincode, shard.Unsharded())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc.suffix = " (term='1')"
+	fc.start(ctx, t, start)
+	if got := fc.drain(ctx, t, start, commit); len(got.records) != len(unsharded.records) {
+		t.Fatalf("Flush mode: %d records, Commit mode %d", len(got.records), len(unsharded.records))
+	}
+	fc.endStream(ctx, t)
 
 	var sharded []streamed
 	wire := 0
