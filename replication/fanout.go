@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -26,13 +27,18 @@ const batchQueueCap = 2
 // decode and interpretation feeds every attached shard. Readers are keyed
 // by the timeline's WalSenders registry. Safe for concurrent use.
 type ReaderHub struct {
-	mu      sync.Mutex
-	readers map[*WalSenders][]*sharedReader
-	started int // readers ever started, for tests and logs
+	maxDelta uint64 // --max-delta-for-fanout; 0: any distance
+	mu       sync.Mutex
+	readers  map[*WalSenders][]*sharedReader
+	started  int // readers ever started, for tests and logs
 }
 
-// NewReaderHub returns an empty hub.
-func NewReaderHub() *ReaderHub { return &ReaderHub{readers: map[*WalSenders][]*sharedReader{}} }
+// NewReaderHub returns an empty hub. A stream attaches to a running reader
+// only if the reader's current_position is within maxDelta bytes of the
+// stream's start (--max-delta-for-fanout; 0 means any distance).
+func NewReaderHub(maxDelta uint64) *ReaderHub {
+	return &ReaderHub{maxDelta: maxDelta, readers: map[*WalSenders][]*sharedReader{}}
+}
 
 // Started is how many shared readers the hub has started so far.
 func (h *ReaderHub) Started() int {
@@ -48,6 +54,8 @@ type sharedReader struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the task ends; err is set before
 	err    error
+	// position is the Batcher's current_position, for attach decisions.
+	position atomic.Uint64
 
 	mu      sync.Mutex
 	refs    int
@@ -87,11 +95,15 @@ func (h *ReaderHub) attach(key *WalSenders, cfg sharedReaderConfig, s shard.Iden
 			continue // a failed reader is not attachable
 		default:
 		}
+		if pos := pgwal.LSN(c.position.Load()); h.maxDelta != 0 && max(pos, cfg.start)-min(pos, cfg.start) > pgwal.LSN(h.maxDelta) {
+			continue // too far from this stream's start
+		}
 		r = c
 		break
 	}
 	if r == nil {
 		r = startReader(cfg)
+		r.position.Store(uint64(cfg.start))
 		r.hub, r.key = h, key
 		h.readers[key] = append(h.readers[key], r)
 		h.started++
@@ -190,6 +202,7 @@ func (r *sharedReader) loop(ctx context.Context, cfg sharedReaderConfig) error {
 			return err
 		} else if p.Valid {
 			pos = p.Value // reset: restart the raw stream at the new sender's start
+			r.position.Store(uint64(pos))
 		}
 		end, changed := cfg.commit.Load()
 		if end <= pos {
@@ -217,6 +230,7 @@ func (r *sharedReader) loop(ctx context.Context, cfg sharedReaderConfig) error {
 			return err
 		}
 		pos += pgwal.LSN(n)
+		r.position.Store(uint64(b.Position()))
 		for _, bt := range batches {
 			sub := subs[bt.Sender]
 			select {

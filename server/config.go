@@ -49,6 +49,9 @@ type Config struct {
 	// WALReaderFanout is --wal-reader-fanout: sharded interpreted readers
 	// of one timeline share one WAL decode (replication.md §6.12).
 	WALReaderFanout bool
+	// MaxDeltaForFanout is --max-delta-for-fanout: a stream joins a shared
+	// reader only within this many bytes of it (0: any distance).
+	MaxDeltaForFanout uint64
 	// LogFormat is "plain" or "json".
 	LogFormat string
 	// LogOutput defaults to os.Stdout; Logger, if set, overrides both.

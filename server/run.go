@@ -160,7 +160,7 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 	g, gctx := errgroup.WithContext(ctx)
 	h := &handler{reg: reg, metrics: m, log: log, heapLayout: cfg.InterpretedHeapLayout}
 	if cfg.WALReaderFanout {
-		h.hub = replication.NewReaderHub()
+		h.hub = replication.NewReaderHub(cfg.MaxDeltaForFanout)
 	}
 	pgCfg := pgwire.Config{Handler: h, Auth: pgAuth, DataDirMode: mode, Logger: log.With("listener", "pg")}
 	g.Go(func() error { return pgwire.NewServer(pgCfg).Serve(gctx, ls.pg) })

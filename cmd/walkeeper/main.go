@@ -119,6 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, string, error) 
 		return err
 	})
 	fs.BoolVar(&cfg.WALReaderFanout, "wal-reader-fanout", false, "let the shards of a tenant share one interpreted WAL reader (one decode per timeline)")
+	fs.Uint64Var(&cfg.MaxDeltaForFanout, "max-delta-for-fanout", 0, "with --wal-reader-fanout, join a shared reader only if its position is within this many `bytes` of the stream's start (0: any)")
 	fs.StringVar(&cfg.LogFormat, "log-format", server.DefaultLogFormat, "log `format`: plain (key=value text) or json, to stdout")
 	fs.StringVar(&dump, "dump-control-file", "", "print the control file at `path` as JSON and exit")
 	if err := fs.Parse(args); err != nil {
