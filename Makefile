@@ -7,7 +7,7 @@ BENCHTIME ?= 2s
 
 export PATH := /usr/local/go/bin:$(PATH)
 
-.PHONY: all build run test test-short bench bench-go bench-replication lint fmt fuzz generate clean chaos demo
+.PHONY: all build run test test-short bench bench-go bench-replication bench-interpreted lint fmt fuzz generate clean chaos demo
 
 all: build
 
@@ -53,6 +53,12 @@ bench-go:
 ## from PostgreSQL). Not part of `make test`; sizes: see server/replication_bench_test.go
 bench-replication:
 	WALKEEPER_BENCH=1 $(GO) test -count=1 -timeout 60m -run '^TestBenchReplication' -v ./server
+
+## bench-interpreted: interpreted protocol figures on real PostgreSQL 15 pgbench WAL:
+## decode+interpret+encode+compress MB/s vs pg_waldump --stats=record, and bytes on
+## the wire for 1 and 8 shards vs raw WAL (server/interpreted_bench_test.go)
+bench-interpreted:
+	WALKEEPER_BENCH=1 $(GO) test -count=1 -timeout 20m -run '^TestBenchInterpreted$$' -v ./server
 
 ## lint: gofmt check and go vet
 lint:

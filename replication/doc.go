@@ -1,6 +1,7 @@
 // Package replication serves START_REPLICATION: raw physical streaming for
 // pg_receivewal, PostgreSQL standbys and walproposer recovery (this
-// package's Serve), and, later, interpreted streaming for pageservers.
+// package's Serve), and interpreted streaming for pageservers
+// (ServeInterpreted, replication.md §6).
 // Senders only read WAL and watch LSNs; they never slow the acceptor.
 //
 // It owns: parsing of START_REPLICATION (and the answer to
@@ -30,4 +31,16 @@
 //	}, copyBoth)                               // never ReadyForQuery afterwards
 //
 // ctx is the timeline's cancellation (shutdown ends the stream silently).
+//
+// Interpreted streams (protocol=interpreted) call ServeInterpreted with the
+// same Config (Info.Kind = KindInterpreted, Info.Shard set) and an
+// InterpretedConfig: the shard, the negotiated encoding, the timeline's
+// interpreted.Config, and optionally a ReaderHub (--wal-reader-fanout). In
+// Commit mode a reader task (interpreted.Batcher over the WALReader) decodes
+// and interprets, and the stream's sender encodes, compresses and sends
+// '0' batches through a queue of 2, with a keepalive after each idle second
+// and the §5.2 stop rule; with a hub, sharded streams of one timeline share
+// one reader task (§6.12). Flush-mode interpreted streams decode inline in
+// the vanilla sender loop. Slot registration, the reply reader and the
+// terminal messages are the vanilla ones.
 package replication

@@ -28,6 +28,8 @@ type sender struct {
 	data   []byte
 	n      int
 	readFn func() error
+
+	interp *interpState // set for an interpreted stream (§6)
 }
 
 func (s *sender) run(ctx context.Context) error {
@@ -44,7 +46,11 @@ func (s *sender) run(ctx context.Context) error {
 	s.readFn = s.read
 	for {
 		end, r := s.waitWAL(ctx)
-		if r == nil {
+		switch {
+		case r != nil:
+		case s.interp != nil:
+			r = s.sendInterpreted(end)
+		default:
 			r = s.sendChunk(end)
 		}
 		if r != nil {
@@ -118,8 +124,8 @@ func (s *sender) waitForLSN(ctx context.Context) (pgwal.LSN, bool, error) {
 // checkStop applies §5.2 after an idle wait in Commit mode. Only a slot
 // whose feedback is pageserver-type (or still empty) can stop.
 func (s *sender) checkStop() *endReason {
-	if s.cfg.Command.Mode() != ModeCommit {
-		return nil
+	if s.cfg.Command.Mode() != ModeCommit && s.interp == nil {
+		return nil // interpreted streams check on every idle tick, any mode (§2.4)
 	}
 	rcl, ok := s.slot.RemoteConsistentLSN()
 	if !ok || !ShouldStop(s.cfg.Computes(), s.cfg.CommitLSN.Get(), rcl) {
@@ -164,6 +170,22 @@ func (s *sender) read() error {
 
 // sendChunk reads and sends one XLogData (§3.3 steps 2–4).
 func (s *sender) sendChunk(end pgwal.LSN) *endReason {
+	n, r := s.readChunk(end)
+	if r != nil {
+		return r
+	}
+	putXLogDataHeader(s.buf, XLogDataHeader{WALStart: s.pos, WALEnd: end, SendTime: PGTimestamp(s.cfg.Now())})
+	if err := s.out.send(s.buf[:XLogDataHeaderSize+n]); err != nil {
+		return &endReason{kind: endSilent, err: err}
+	}
+	s.pos += pgwal.LSN(n)
+	return nil
+}
+
+// readChunk reads the next chunk (§3.3 step 2, with the term check of
+// Flush mode) into s.data, which starts XLogDataHeaderSize bytes into
+// s.buf, and returns its length. It does not advance pos.
+func (s *sender) readChunk(end pgwal.LSN) (int, *endReason) {
 	s.data = s.buf[XLogDataHeaderSize : XLogDataHeaderSize+int(chunkEnd(s.pos, end, s.cfg.SegmentSize)-s.pos)]
 	s.n = 0
 	var err error
@@ -175,14 +197,9 @@ func (s *sender) sendChunk(end pgwal.LSN) *endReason {
 	n := s.n
 	switch {
 	case err != nil:
-		return internalError(err)
+		return 0, internalError(err)
 	case n <= 0 || n > len(s.data):
-		return internalError(fmt.Errorf("WAL reader returned %d bytes at %s for a read of %d", n, s.pos, len(s.data)))
+		return 0, internalError(fmt.Errorf("WAL reader returned %d bytes at %s for a read of %d", n, s.pos, len(s.data)))
 	}
-	putXLogDataHeader(s.buf, XLogDataHeader{WALStart: s.pos, WALEnd: end, SendTime: PGTimestamp(s.cfg.Now())})
-	if err := s.out.send(s.buf[:XLogDataHeaderSize+n]); err != nil {
-		return &endReason{kind: endSilent, err: err}
-	}
-	s.pos += pgwal.LSN(n)
-	return nil
+	return n, nil
 }

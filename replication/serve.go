@@ -116,6 +116,11 @@ func (c *Config) end() (pgwal.LSN, uint64, <-chan struct{}) {
 // normal end (CopyDone, client gone, stop rule, cancellation) and the
 // cause of an abnormal one, already reported to the client if possible.
 func Serve(ctx context.Context, cfg Config, stream Stream) error {
+	return serve(ctx, cfg, stream, nil)
+}
+
+// serve runs a vanilla stream, or an interpreted one when ic is not nil.
+func serve(ctx context.Context, cfg Config, stream Stream, ic *InterpretedConfig) error {
 	if err := cfg.setDefaults(); err != nil {
 		return err
 	}
@@ -136,12 +141,15 @@ func Serve(ctx context.Context, cfg Config, stream Stream) error {
 		return fmt.Errorf("send CopyBothResponse: %w", err)
 	}
 	out := &outStream{s: stream}
-	err := serveCopy(ctx, &cfg, slot, out, stream)
+	err := serveCopy(ctx, &cfg, slot, out, stream, ic)
 	log.Info("finished streaming to "+cfg.Info.Addr, "feedback", fmt.Sprintf("%+v", slot.Feedback()), "err", err)
 	return err
 }
 
-func serveCopy(ctx context.Context, cfg *Config, slot *Sender, out *outStream, stream Stream) error {
+func serveCopy(ctx context.Context, cfg *Config, slot *Sender, out *outStream, stream Stream, ic *InterpretedConfig) error {
+	if ic != nil && cfg.Command.Mode() == ModeCommit {
+		return serveReaderTask(ctx, cfg, slot, out, stream, ic)
+	}
 	reader, err := cfg.OpenReader(cfg.Command.StartLSN)
 	if err != nil {
 		out.finish(endReason{kind: endError, sqlstate: SQLStateInternal, msg: err.Error(), err: err})
@@ -154,6 +162,14 @@ func serveCopy(ctx context.Context, cfg *Config, slot *Sender, out *outStream, s
 	stop := context.AfterFunc(gctx, func() { _ = stream.Close() })
 	defer stop()
 	s := &sender{cfg: cfg, slot: slot, out: out, reader: reader, pos: cfg.Command.StartLSN}
+	if ic != nil {
+		st, err := newInterpState(*ic, s.pos)
+		if err != nil {
+			out.finish(*internalError(err))
+			return err
+		}
+		s.interp = st
+	}
 	g.Go(func() error { return s.run(gctx) })
 	g.Go(func() error { return readReplies(gctx, stream, slot, out, cfg.Logger) })
 	waitErr := g.Wait()

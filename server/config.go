@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/walkeeper/walkeeper/interpreted"
 	"io"
 	"log/slog"
 	"net"
@@ -41,6 +42,16 @@ type Config struct {
 	// in-memory control-file change may wait before the timeline manager
 	// persists it (zero means controlfile.DefaultSaveInterval, 300 s).
 	ControlFileSaveInterval time.Duration
+	// InterpretedHeapLayout is --interpreted-heap-layout: how interpreted
+	// readers parse PostgreSQL 14/15 heap records, HeapLayoutNeon (the zero
+	// value) for Neon computes, HeapLayoutVanilla for upstream PostgreSQL.
+	InterpretedHeapLayout interpreted.HeapLayout
+	// WALReaderFanout is --wal-reader-fanout: sharded interpreted readers
+	// of one timeline share one WAL decode (replication.md §6.12).
+	WALReaderFanout bool
+	// MaxDeltaForFanout is --max-delta-for-fanout: a stream joins a shared
+	// reader only within this many bytes of it (0: any distance).
+	MaxDeltaForFanout uint64
 	// LogFormat is "plain" or "json".
 	LogFormat string
 	// LogOutput defaults to os.Stdout; Logger, if set, overrides both.

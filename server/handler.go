@@ -10,6 +10,8 @@ import (
 
 	"github.com/walkeeper/walkeeper/acceptor"
 	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/interpreted"
+	"github.com/walkeeper/walkeeper/interpreted/shard"
 	"github.com/walkeeper/walkeeper/metrics"
 	"github.com/walkeeper/walkeeper/pgwire"
 	"github.com/walkeeper/walkeeper/replication"
@@ -25,6 +27,10 @@ type handler struct {
 	reg     *timeline.Registry
 	metrics *metrics.Metrics
 	log     *slog.Logger
+	// heapLayout is Config.InterpretedHeapLayout.
+	heapLayout interpreted.HeapLayout
+	// hub shares interpreted readers between shards (nil: no fan-out).
+	hub *replication.ReaderHub
 }
 
 var _ pgwire.Handler = (*handler)(nil)
@@ -86,8 +92,11 @@ func (h *handler) StartReplication(ctx context.Context, s *pgwire.Session, opts 
 	if err != nil {
 		return err
 	}
+	var ic *replication.InterpretedConfig
 	if s.Protocol.Kind == pgwire.ProtocolInterpreted {
-		return fmt.Errorf("interpreted protocol START_REPLICATION: %w", ErrNotImplemented)
+		if ic, err = h.interpretedConfig(s, tl); err != nil {
+			return err
+		}
 	}
 	release, err := tl.Enter()
 	if err != nil {
@@ -103,10 +112,15 @@ func (h *handler) StartReplication(ctx context.Context, s *pgwire.Session, opts 
 	if s.RemoteAddr != nil {
 		addr = s.RemoteAddr.String()
 	}
-	err = replication.Serve(ctx, replication.Config{
-		Command: replication.Command{StartLSN: opts.StartLSN, Term: opts.Term, HasTerm: opts.HasTerm},
-		Info: replication.SenderInfo{Kind: replication.KindVanilla, TTID: s.TTID, Addr: addr,
-			ConnID: uint32(s.ConnID), AppName: s.AppName},
+	info := replication.SenderInfo{Kind: replication.KindVanilla, TTID: s.TTID, Addr: addr,
+		ConnID: uint32(s.ConnID), AppName: s.AppName}
+	if ic != nil {
+		info.Kind = replication.KindInterpreted
+		info.Shard = replication.ShardIdentity{Number: ic.Shard.Number, Count: ic.Shard.Count, StripeSize: ic.Shard.StripeSize}
+	}
+	cfg := replication.Config{
+		Command:     replication.Command{StartLSN: opts.StartLSN, Term: opts.Term, HasTerm: opts.HasTerm},
+		Info:        info,
 		Senders:     tl.WalSenders(),
 		CommitLSN:   tl.CommitLSNWatch(),
 		Computes:    tl.NumWALReceivers,
@@ -116,7 +130,12 @@ func (h *handler) StartReplication(ctx context.Context, s *pgwire.Session, opts 
 		SegmentSize: uint64(tl.State().Server.WalSegSize),
 		WALReaders:  h.metrics.WALReaders,
 		Logger:      s.Logger,
-	}, replStream{cb})
+	}
+	if ic != nil {
+		err = replication.ServeInterpreted(ctx, cfg, *ic, replStream{cb})
+	} else {
+		err = replication.Serve(ctx, cfg, replStream{cb})
+	}
 	if !cb.Started() {
 		return err // a Config error: an ordinary query error
 	}
@@ -124,6 +143,30 @@ func (h *handler) StartReplication(ctx context.Context, s *pgwire.Session, opts 
 		return fmt.Errorf("%w: %v", pgwire.ErrCloseSilently, err)
 	}
 	return nil
+}
+
+// interpretedConfig turns the session's protocol and shard startup options
+// (already validated by pgwire, §1.2) into the interpreted reader's settings.
+func (h *handler) interpretedConfig(s *pgwire.Session, tl *timeline.Timeline) (*replication.InterpretedConfig, error) {
+	if s.Shard == nil {
+		return nil, errors.New("interpreted protocol without shard parameters")
+	}
+	id, err := shard.NewIdentity(s.Shard.Number, s.Shard.Count, s.Shard.StripeSize)
+	if err != nil {
+		return nil, err
+	}
+	format, err := interpreted.ParseFormat(s.Protocol.Format)
+	if err != nil {
+		return nil, err
+	}
+	return &replication.InterpretedConfig{
+		Shard: id,
+		Encoding: interpreted.Encoding{Format: format,
+			Compression: interpreted.Compression{Zstd: s.Protocol.Zstd, Level: s.Protocol.ZstdLevel}},
+		Interp:     interpreted.Config{PGVersion: tl.State().Server.PGVersion, HeapLayout: h.heapLayout},
+		Hub:        h.hub,
+		HubContext: tl.Context(),
+	}, nil
 }
 
 // replStream adapts a pgwire CopyBoth to replication.Stream.

@@ -18,6 +18,7 @@ import (
 	"github.com/walkeeper/walkeeper/ids"
 	"github.com/walkeeper/walkeeper/metrics"
 	"github.com/walkeeper/walkeeper/pgwire"
+	"github.com/walkeeper/walkeeper/replication"
 	"github.com/walkeeper/walkeeper/timeline"
 	"github.com/walkeeper/walkeeper/walstore"
 )
@@ -157,7 +158,10 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 	m.RegisterTimelines(timelineSamples(reg))
 
 	g, gctx := errgroup.WithContext(ctx)
-	h := &handler{reg: reg, metrics: m, log: log}
+	h := &handler{reg: reg, metrics: m, log: log, heapLayout: cfg.InterpretedHeapLayout}
+	if cfg.WALReaderFanout {
+		h.hub = replication.NewReaderHub(cfg.MaxDeltaForFanout)
+	}
 	pgCfg := pgwire.Config{Handler: h, Auth: pgAuth, DataDirMode: mode, Logger: log.With("listener", "pg")}
 	g.Go(func() error { return pgwire.NewServer(pgCfg).Serve(gctx, ls.pg) })
 	if ls.pgTenantOnly != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/walkeeper/walkeeper/interpreted"
 	"io"
 	"os"
 	"os/signal"
@@ -112,6 +113,13 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, string, error) 
 	fs.StringVar(&cfg.PGTenantOnlyAuthKeyPath, "pg-tenant-only-auth-public-key-path", "", "Ed25519 PEM public key `path` (file or directory) for --listen-pg-tenant-only; empty disables auth there")
 	fs.StringVar(&cfg.HTTPAuthKeyPath, "http-auth-public-key-path", "", "Ed25519 PEM public key `path` (file or directory) for the HTTP API; empty disables auth there")
 	fs.DurationVar(&cfg.ControlFileSaveInterval, "control-file-save-interval", 0, "`duration` after which an in-memory control-file change is persisted by the timeline manager, e.g. 5m; 0 means "+controlfile.DefaultSaveInterval.String())
+	fs.Func("interpreted-heap-layout", "PostgreSQL 14/15 heap record `layout` of the computes, for interpreted readers: neon (default) or vanilla (upstream PostgreSQL)", func(v string) error {
+		l, err := interpreted.ParseHeapLayout(v)
+		cfg.InterpretedHeapLayout = l
+		return err
+	})
+	fs.BoolVar(&cfg.WALReaderFanout, "wal-reader-fanout", false, "let the shards of a tenant share one interpreted WAL reader (one decode per timeline)")
+	fs.Uint64Var(&cfg.MaxDeltaForFanout, "max-delta-for-fanout", 0, "with --wal-reader-fanout, join a shared reader only if its position is within this many `bytes` of the stream's start (0: any)")
 	fs.StringVar(&cfg.LogFormat, "log-format", server.DefaultLogFormat, "log `format`: plain (key=value text) or json, to stdout")
 	fs.StringVar(&dump, "dump-control-file", "", "print the control file at `path` as JSON and exit")
 	if err := fs.Parse(args); err != nil {
