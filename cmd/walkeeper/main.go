@@ -112,7 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, string, error) 
 	fs.StringVar(&cfg.PGAuthKeyPath, "pg-auth-public-key-path", "", "Ed25519 PEM public key `path` (file or directory of keys) checking JWTs on --listen-pg; empty disables auth (trust)")
 	fs.StringVar(&cfg.PGTenantOnlyAuthKeyPath, "pg-tenant-only-auth-public-key-path", "", "Ed25519 PEM public key `path` (file or directory) for --listen-pg-tenant-only; empty disables auth there")
 	fs.StringVar(&cfg.HTTPAuthKeyPath, "http-auth-public-key-path", "", "Ed25519 PEM public key `path` (file or directory) for the HTTP API; empty disables auth there")
-	fs.DurationVar(&cfg.ControlFileSaveInterval, "control-file-save-interval", 0, "`duration` after which an in-memory control-file change is persisted by the timeline manager, e.g. 5m; 0 means "+controlfile.DefaultSaveInterval.String())
+	fs.DurationVar(&cfg.ControlFileSaveInterval, "control-file-save-interval", controlfile.DefaultSaveInterval, "`duration` after which an in-memory control-file change (commit_lsn, …) is persisted by the timeline manager, e.g. 300s or 5m")
 	fs.Func("interpreted-heap-layout", "PostgreSQL 14/15 heap record `layout` of the computes, for interpreted readers: neon (default) or vanilla (upstream PostgreSQL)", func(v string) error {
 		l, err := interpreted.ParseHeapLayout(v)
 		cfg.InterpretedHeapLayout = l

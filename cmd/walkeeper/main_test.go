@@ -34,7 +34,8 @@ func TestParseFlagsSpellings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := server.Config{DataDir: "d", ID: 7, ListenPG: "0.0.0.0:1", ListenHTTP: "0.0.0.0:2", NoSync: true,
-		PGAuthKeyPath: "a", ListenPGTenantOnly: "0.0.0.0:3", PGTenantOnlyAuthKeyPath: "b", HTTPAuthKeyPath: "c", LogFormat: "json"}
+		PGAuthKeyPath: "a", ListenPGTenantOnly: "0.0.0.0:3", PGTenantOnlyAuthKeyPath: "b", HTTPAuthKeyPath: "c", LogFormat: "json",
+		ControlFileSaveInterval: controlfile.DefaultSaveInterval}
 	if !reflect.DeepEqual(cfg, want) || dump != "f" {
 		t.Errorf("got %+v dump %q\nwant %+v", cfg, dump, want)
 	}
