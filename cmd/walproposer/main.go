@@ -56,6 +56,26 @@ func parseFlags(args []string, stderr io.Writer) (walproposer.Config, options, e
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", walproposer.DefaultConnectTimeout, "drop a walkeeper silent this long")
 	fs.StringVar(&o.logFormat, "log-format", "plain", "plain or json")
 	fs.DurationVar(&o.statusInterval, "status-interval", 0, "log term, commit and flush positions and throughput this often (0: never)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `walproposer: stream a PostgreSQL primary's WAL to a quorum of walkeepers.
+
+It is a physical replication client of the primary and the proposer of
+walkeeper's consensus protocol: it elects itself, streams WAL to every
+walkeeper and reports the quorum-flushed LSN back to the primary, so with
+synchronous_standby_names = 'walproposer' every COMMIT waits for a quorum.
+
+Usage:
+  walproposer --primary "host=127.0.0.1 port=5432 user=postgres" \
+    --safekeepers 127.0.0.1:5454,127.0.0.1:5455,127.0.0.1:5456 \
+    --tenant-id <32 hex> --timeline-id <32 hex>
+  walproposer --sync-safekeepers --safekeepers … --tenant-id … --timeline-id …
+
+Every flag may be given with one or two dashes. SIGINT or SIGTERM stop it.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, o, err
 	}
