@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walkeeper/walkeeper/internal/e2e"
 	"github.com/walkeeper/walkeeper/interpreted/shard"
 	"github.com/walkeeper/walkeeper/replication"
 )
@@ -27,7 +28,7 @@ func TestInterpretedFanout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL")
 	}
-	var logs syncBuffer
+	var logs e2e.SyncBuffer
 	addrs, _, _, start, commit := interpSetup(t, func(c *Config) {
 		c.WALReaderFanout = true
 		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/walkeeper/walkeeper/ids"
+	"github.com/walkeeper/walkeeper/internal/e2e"
 	"github.com/walkeeper/walkeeper/internal/pgtest"
 	"github.com/walkeeper/walkeeper/pgwal"
 	"github.com/walkeeper/walkeeper/proposer"
@@ -156,7 +157,7 @@ func TestWALPushEndToEnd(t *testing.T) {
 
 // testLogger collects the server's log and prints it if the test fails.
 func testLogger(t *testing.T) *slog.Logger {
-	var buf syncBuffer
+	var buf e2e.SyncBuffer
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", buf.String())

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -11,25 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/walkeeper/walkeeper/internal/e2e"
 )
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // startRun runs Run in the background and waits for its listeners. stop
 // cancels Run and returns its result; it may be called more than once.
@@ -74,7 +57,7 @@ func startRun(t *testing.T, cfg Config) (addrs Addrs, stop func() error) {
 
 func TestRunLifecycle(t *testing.T) {
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs e2e.SyncBuffer
 	addrs, stop := startRun(t, Config{DataDir: dir, ID: 7, NoSync: true, LogOutput: &logs, ListenPGTenantOnly: "127.0.0.1:0"})
 	if !strings.Contains(logs.String(), "walkeeper listening: pg="+addrs.PG.String()+" http="+addrs.HTTP.String()+" datadir="+dir) {
 		t.Fatalf("no listening line in log:\n%s", logs.String())

@@ -22,6 +22,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/walkeeper/walkeeper/auth"
+	"github.com/walkeeper/walkeeper/internal/e2e"
 	"github.com/walkeeper/walkeeper/internal/pgtest"
 )
 
@@ -74,25 +75,8 @@ type proc struct {
 	dataDir      string
 	pg, http     string
 	pgTenantOnly string
-	stdout       *lockedBuffer
+	stdout       *e2e.SyncBuffer
 	exited       chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startWalkeeper runs the binary with JSON logs on port 0 and reads the
@@ -103,10 +87,10 @@ func startWalkeeper(t *testing.T, args ...string) *proc {
 	dataDir := filepath.Join(t.TempDir(), "data") // created by walkeeper, mode 0700
 	args = append([]string{"-D", dataDir, "--id", "1", "--no-sync", "--log-format=json",
 		"--listen-pg", "127.0.0.1:0", "--listen-http=127.0.0.1:0"}, args...)
-	p := &proc{cmd: exec.Command(bin, args...), dataDir: dataDir, stdout: &lockedBuffer{}, exited: make(chan error, 1)}
+	p := &proc{cmd: exec.Command(bin, args...), dataDir: dataDir, stdout: &e2e.SyncBuffer{}, exited: make(chan error, 1)}
 	pr, pw := io.Pipe()
 	p.cmd.Stdout = pw
-	var stderr lockedBuffer
+	var stderr e2e.SyncBuffer
 	p.cmd.Stderr = &stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -9,13 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/walkeeper/walkeeper/internal/e2e"
 	"github.com/walkeeper/walkeeper/internal/pgtest"
 	"github.com/walkeeper/walkeeper/pgwal"
 	"github.com/walkeeper/walkeeper/server"
@@ -71,18 +70,6 @@ func flushLSN(t *testing.T, addr string) pgwal.LSN {
 	return lsn
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // TestBinary runs the built walproposer against a real PostgreSQL 15 with
 // synchronous_standby_names and three walkeepers: a COMMIT completes
 // through it, SIGTERM stops it cleanly, and --sync-safekeepers then prints
@@ -103,7 +90,7 @@ func TestBinary(t *testing.T) {
 	common := []string{"--safekeepers", strings.Join(sks, ","), "--tenant-id", tenantHex, "--timeline-id", timelineHex,
 		"--primary", pg.ConnString("postgres")}
 	wp := exec.Command(bin, append(common, "--log-format", "json", "--status-interval", "500ms")...)
-	var logs lockedBuffer
+	var logs e2e.SyncBuffer
 	wp.Stderr = &logs
 	if err := wp.Start(); err != nil {
 		t.Fatal(err)

@@ -42,21 +42,23 @@ type Walkeeper struct {
 	Addr    string // the bound pg listener
 	cmd     *exec.Cmd
 	exited  chan error
-	log     *syncBuffer
+	log     *SyncBuffer
 }
 
-type syncBuffer struct {
+// SyncBuffer collects a process's or server's log for a test: one
+// goroutine writes while the test reads.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -80,7 +82,7 @@ func (w *Walkeeper) start(t testing.TB) {
 	// of a killed run may still be draining when the next one starts.
 	cmd := exec.Command(w.Bin, args...)
 	exited := make(chan error, 1)
-	log := &syncBuffer{}
+	log := &SyncBuffer{}
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = log
