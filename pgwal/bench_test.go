@@ -116,3 +116,27 @@ func BenchmarkBoundaryDecoder(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBoundaryScan is BenchmarkBoundaryDecoder through Scan, one call
+// per chunk, as walstore decodes each write.
+func BenchmarkBoundaryScan(b *testing.B) {
+	for _, shape := range benchShapes {
+		start, wal, _ := benchWAL(16<<20, shape.sizes)
+		for _, chunk := range []int{8 << 10, MaxSendSize, 1 << 20} {
+			b.Run(fmt.Sprintf("%s/chunk=%d", shape.name, chunk), func(b *testing.B) {
+				b.SetBytes(int64(len(wal)))
+				b.ReportAllocs()
+				for b.Loop() {
+					d := NewBoundaryDecoder(start, 15, DefaultSegmentSize)
+					for off := 0; off < len(wal); off += chunk {
+						end := min(off+chunk, len(wal))
+						d.Feed(wal[off:end])
+						if _, _, err := d.Scan(start + LSN(end)); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			})
+		}
+	}
+}

@@ -37,7 +37,8 @@ type BoundaryDecoder struct {
 	crc       uint32 // CRC32C of the record's bytes [24:got]
 	recStart  LSN
 	skipUntil LSN
-	endLSN    LSN // unaligned end of the last complete record
+	endLSN    LSN        // unaligned end of the last complete record
+	last      XLogRecord // header of the last complete record
 	err       error
 }
 
@@ -79,26 +80,61 @@ func (d *BoundaryDecoder) Next() (rec Record, ok bool, err error) {
 	if d.err != nil {
 		return Record{}, false, d.err
 	}
-	rec, ok, err = d.next()
+	ok, err = d.next()
 	if err != nil {
 		d.err = err
 	}
 	if !ok {
-		d.in, d.off = nil, 0 // consumed: release the caller's memory
-		if cap(d.own) > shrinkAbove {
-			d.own = nil
-		}
+		d.release()
+		return Record{}, false, err
 	}
-	return rec, ok, err
+	return Record{StartLSN: d.recStart, EndLSN: d.endLSN, NextLSN: d.skipUntil, Header: d.last}, true, nil
 }
 
-func (d *BoundaryDecoder) next() (Record, bool, error) {
+// Scan decodes every record completed by the bytes fed so far, with the
+// same checks as Next, and reports where they end: last is the NextLSN of
+// the final one, lastLE the NextLSN of the final one not beyond bound;
+// each is 0 when there is none. It is Next in a loop without building a
+// Record per record, for callers that want positions only (walstore, one
+// call per write). Like Next, it releases the fed bytes when it returns,
+// and an error is sticky.
+func (d *BoundaryDecoder) Scan(bound LSN) (last, lastLE LSN, err error) {
+	if d.err != nil {
+		return 0, 0, d.err
+	}
+	for {
+		ok, err := d.next()
+		if err != nil {
+			d.err = err
+		}
+		if !ok {
+			d.release()
+			return last, lastLE, err
+		}
+		last = d.skipUntil
+		if last <= bound {
+			lastLE = last
+		}
+	}
+}
+
+// release forgets the consumed input, so the caller may reuse it.
+func (d *BoundaryDecoder) release() {
+	d.in, d.off = nil, 0
+	if cap(d.own) > shrinkAbove {
+		d.own = nil
+	}
+}
+
+// next decodes up to the end of the next record; on ok the record is
+// described by recStart, endLSN, skipUntil (its NextLSN) and last.
+func (d *BoundaryDecoder) next() (bool, error) {
 	for {
 		if d.state == stateSkipping {
 			n := uint64(d.skipUntil - d.lsn)
 			if avail := len(d.in) - d.off; uint64(avail) < n {
 				d.advance(avail)
-				return Record{}, false, nil
+				return false, nil
 			}
 			d.advance(int(n))
 			d.state = stateWaiting
@@ -106,7 +142,7 @@ func (d *BoundaryDecoder) next() (Record, bool, error) {
 		if d.phN > 0 || d.lsn%XLogBlockSize == 0 {
 			done, err := d.pageHeader()
 			if err != nil || !done {
-				return Record{}, false, err
+				return false, err
 			}
 		}
 		pageLeft := int(XLogBlockSize - d.lsn%XLogBlockSize)
@@ -114,7 +150,7 @@ func (d *BoundaryDecoder) next() (Record, bool, error) {
 			if rest := d.in[d.off:]; len(rest) >= 4 {
 				totLen := binary.LittleEndian.Uint32(rest)
 				if totLen < SizeOfXLogRecord || totLen > MaxRecordSize {
-					return Record{}, false, decodeErr(d.lsn, ErrBadRecordLength, "%d", totLen)
+					return false, decodeErr(d.lsn, ErrBadRecordLength, "%d", totLen)
 				}
 				if int(totLen) <= pageLeft && int(totLen) <= len(rest) {
 					// The common case: the whole record is here, on one page.
@@ -134,11 +170,11 @@ func (d *BoundaryDecoder) next() (Record, bool, error) {
 			d.advance(n)
 			d.got += uint32(n)
 			if d.got < 4 {
-				return Record{}, false, nil
+				return false, nil
 			}
 			d.totLen = binary.LittleEndian.Uint32(d.hdr[:])
 			if d.totLen < SizeOfXLogRecord || d.totLen > MaxRecordSize {
-				return Record{}, false, decodeErr(d.recStart, ErrBadRecordLength, "%d", d.totLen)
+				return false, decodeErr(d.recStart, ErrBadRecordLength, "%d", d.totLen)
 			}
 			pageLeft -= n
 		}
@@ -151,7 +187,7 @@ func (d *BoundaryDecoder) next() (Record, bool, error) {
 			return d.complete(h, crc32.Update(d.crc, castagnoli, d.hdr[:20]))
 		}
 		if n == avail {
-			return Record{}, false, nil
+			return false, nil
 		}
 	}
 }
@@ -196,16 +232,15 @@ func (d *BoundaryDecoder) pageHeader() (done bool, err error) {
 
 // complete checks the CRC of a finished record with header h and arranges
 // to skip to the next record start.
-func (d *BoundaryDecoder) complete(h XLogRecord, crc uint32) (Record, bool, error) {
+func (d *BoundaryDecoder) complete(h XLogRecord, crc uint32) (bool, error) {
 	if crc != h.CRC {
-		return Record{}, false, decodeErr(d.recStart, ErrBadCRC, "computed %08X, xl_crc %08X", crc, h.CRC)
+		return false, decodeErr(d.recStart, ErrBadCRC, "computed %08X, xl_crc %08X", crc, h.CRC)
 	}
-	end := d.lsn
-	next := nextRecordStart(end, h, d.segSize)
-	d.endLSN = end
+	d.endLSN = d.lsn
+	d.last = h
 	d.state = stateSkipping
-	d.skipUntil = next
-	return Record{StartLSN: d.recStart, EndLSN: end, NextLSN: next, Header: h}, true, nil
+	d.skipUntil = nextRecordStart(d.lsn, h, d.segSize)
+	return true, nil
 }
 
 // String describes the decoder position, for logs and test failures.

@@ -201,3 +201,59 @@ func FuzzBoundaryDecoder(f *testing.F) {
 		compareDecoders(t, r, start, 0, DefaultSegmentSize, input)
 	})
 }
+
+// TestBoundaryDecoderScan checks Scan against Next of a Decoder fed the
+// same chunks: the same last and last-within-bound record ends, the same
+// error, and the fed buffer free for reuse afterwards.
+func TestBoundaryDecoderScan(t *testing.T) {
+	t.Parallel()
+	for _, tc := range boundaryCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(len(tc.wal)), 12))
+			for i := range 200 {
+				wal := tc.wal
+				if i > 0 {
+					wal = mutate(r, wal)
+				}
+				full := NewDecoderSegSize(tc.start, 150004, tc.segSize)
+				bd := NewBoundaryDecoder(tc.start, 150004, tc.segSize)
+				pos := tc.start
+				var scratch []byte
+				for len(wal) > 0 {
+					n := min(1+r.IntN(1<<r.IntN(18)), len(wal))
+					scratch = append(scratch[:0], wal[:n]...)
+					wal = wal[n:]
+					bound := pos + LSN(r.IntN(2*n+1))
+					pos += LSN(n)
+					full.Feed(scratch)
+					var wantLast, wantLE LSN
+					var wantErr error
+					for {
+						rec, ok, err := full.Next()
+						if err != nil {
+							wantErr = err
+						}
+						if !ok {
+							break
+						}
+						wantLast = rec.NextLSN
+						if rec.NextLSN <= bound {
+							wantLE = rec.NextLSN
+						}
+					}
+					bd.Feed(scratch)
+					last, le, err := bd.Scan(bound)
+					if last != wantLast || le != wantLE || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+						t.Fatalf("Scan(%s) = %s, %s, %v; Decoder gives %s, %s, %v", bound, last, le, err, wantLast, wantLE, wantErr)
+					}
+					for i := range scratch {
+						scratch[i] = 0xA5
+					}
+					if err != nil {
+						break
+					}
+				}
+			}
+		})
+	}
+}

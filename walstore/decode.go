@@ -57,10 +57,20 @@ func (s *Store) writeAndDecode(start pgwal.LSN, b []byte) error {
 	return nil
 }
 
+// scanner is a recordDecoder that can also report a whole Feed's record
+// ends in one call (pgwal.BoundaryDecoder.Scan), without a call per record.
+type scanner interface {
+	Scan(bound pgwal.LSN) (last, lastLE pgwal.LSN, err error)
+}
+
 // decodeRecords feeds b and collects the record ends it completes.
 func decodeRecords(d recordDecoder, b []byte, bound pgwal.LSN) decodeResult {
 	var r decodeResult
 	d.Feed(b)
+	if sc, ok := d.(scanner); ok {
+		r.last, r.lastLE, r.err = sc.Scan(bound)
+		return r
+	}
 	for {
 		end, ok, err := d.NextEnd()
 		if err != nil {

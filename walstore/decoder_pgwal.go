@@ -19,3 +19,9 @@ func (p pgDecoder) NextEnd() (pgwal.LSN, bool, error) {
 	rec, ok, err := p.d.Next()
 	return rec.NextLSN, ok, err
 }
+
+// Scan reports the ends of every record the fed bytes complete, in one
+// call (see pgwal.BoundaryDecoder.Scan).
+func (p pgDecoder) Scan(bound pgwal.LSN) (last, lastLE pgwal.LSN, err error) {
+	return p.d.Scan(bound)
+}
