@@ -1,0 +1,84 @@
+// Package crc32c computes CRC-32C (Castagnoli), the checksum of every
+// PostgreSQL WAL record, with the same results as hash/crc32 and its
+// Castagnoli table, but faster on long inputs where the CPU allows it.
+//
+// hash/crc32 uses the SSE4.2 CRC32 instruction, three streams at a time
+// (about 21 GB/s on the machines here). On CPUs with AVX-512 and
+// VPCLMULQDQ, inputs of minFold bytes or more are instead folded 256
+// bytes per step with carry-less multiplication: sixteen 128-bit lanes
+// are each multiplied forward by x^2048 mod P and combined with the next
+// block, the lanes are folded into one 16-byte remainder congruent to the
+// whole input, and the CRC32 instruction finishes with that remainder and
+// the last bytes.
+// This is the folding method of Gopal et al., "Fast CRC Computation for
+// Generic Polynomials Using PCLMULQDQ Instruction" (Intel, 2009), with
+// constants computed at start-up (foldConstants) rather than tabulated.
+package crc32c
+
+import "hash/crc32"
+
+// table is hash/crc32's Castagnoli table, for the short inputs and tails.
+var table = crc32.MakeTable(crc32.Castagnoli)
+
+// poly is the Castagnoli polynomial in normal form, x^32 included.
+const poly = 0x11EDC6F41
+
+// Update returns the CRC-32C of p appended to the data whose CRC-32C is
+// crc: the same value as crc32.Update(crc, crc32.MakeTable(crc32.Castagnoli), p).
+func Update(crc uint32, p []byte) uint32 {
+	if useFold && len(p) >= minFold {
+		return ^foldCRC(^crc, p, &consts)
+	}
+	return crc32.Update(crc, table, p)
+}
+
+// Checksum returns the CRC-32C of p.
+func Checksum(p []byte) uint32 { return Update(0, p) }
+
+// foldBlock is how many bytes one main folding step consumes: four
+// 512-bit registers.
+const foldBlock = 256
+
+// consts are the folding multipliers (see foldConstants).
+var consts = foldConstants()
+
+// foldConstants returns, for each folding distance, the pair of 64-bit
+// multipliers that move a 128-bit lane forward by that many bytes: the
+// lane's first 8 bytes (its higher-degree half, bits being reflected) are
+// multiplied by x^(8d+64-1) mod P and its last 8 bytes by x^(8d-1) mod P.
+// The -1 makes up for the carry-less product of two reflected 64-bit
+// values landing one bit low in the 128-bit result. Layout, as the
+// assembly reads it: [0:2] d=256 (main loop), [2:4] d=64 (register to
+// register), [4:12] d=48, 32, 16 and zero for lanes 0..3 of the last
+// register.
+func foldConstants() [12]uint64 {
+	pair := func(d int) (uint64, uint64) {
+		return reflectedXPow(8*d + 64 - 1), reflectedXPow(8*d - 1)
+	}
+	var k [12]uint64
+	k[0], k[1] = pair(256)
+	k[2], k[3] = pair(64)
+	k[4], k[5] = pair(48)
+	k[6], k[7] = pair(32)
+	k[8], k[9] = pair(16)
+	return k
+}
+
+// reflectedXPow returns x^e mod P as a reflected 64-bit operand: the
+// coefficient of x^i at bit 63-i.
+func reflectedXPow(e int) uint64 {
+	r := uint64(1)
+	for range e {
+		r <<= 1
+		if r&(1<<32) != 0 {
+			r ^= poly
+		}
+	}
+	var out uint64
+	for i := range 32 {
+		if r>>i&1 != 0 {
+			out |= 1 << (63 - i)
+		}
+	}
+	return out
+}

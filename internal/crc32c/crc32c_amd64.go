@@ -1,0 +1,17 @@
+package crc32c
+
+import "golang.org/x/sys/cpu"
+
+// useFold selects the folding path: it needs AVX-512 (with the OS saving
+// its registers, which cpu checks) and VPCLMULQDQ.
+var useFold = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPCLMULQDQ
+
+// minFold is the shortest input folded: the four 512-bit registers the
+// method starts from.
+const minFold = foldBlock
+
+// foldCRC returns the raw CRC register (not inverted) after p, at least
+// foldBlock bytes, from raw register s.
+//
+//go:noescape
+func foldCRC(s uint32, p []byte, k *[12]uint64) uint32

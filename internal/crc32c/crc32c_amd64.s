@@ -1,0 +1,121 @@
+#include "textflag.h"
+
+// func foldCRC(s uint32, p []byte, k *[12]uint64) uint32
+//
+// Returns the raw CRC register after p (at least 256 bytes) from raw
+// register s. Z0..Z3 hold 256 bytes (sixteen 128-bit lanes) with s xored
+// into the first four; each step multiplies every lane's halves by k[0]
+// and k[1] (2048 bits forward) and xors in the next 256 bytes. Then Z0 is
+// folded into Z1, Z1 into Z2 and Z2 into Z3 (64 bytes forward, k[2:4]),
+// further 64-byte blocks are folded into Z3, lanes 0..2 of Z3 go into
+// lane 3 (48, 32 and 16 bytes forward, k[4:12]), further 16-byte blocks
+// are folded into that lane (k[8:10]), and the CRC32 instruction finishes
+// with the lane's 16 bytes from a zero register and the last 0..15 bytes.
+TEXT ·foldCRC(SB), NOSPLIT, $0-44
+	MOVL s+0(FP), AX
+	MOVQ p_base+8(FP), SI
+	MOVQ p_len+16(FP), CX
+	MOVQ k+32(FP), DX
+
+	VMOVDQU64 0(SI), Z0
+	VMOVDQU64 64(SI), Z1
+	VMOVDQU64 128(SI), Z2
+	VMOVDQU64 192(SI), Z3
+	VMOVD     AX, X5          // zero-extends to all 512 bits
+	VPXORQ    Z5, Z0, Z0
+	ADDQ      $256, SI
+	SUBQ      $256, CX
+	VBROADCASTI32X4 0(DX), Z4
+
+loop256:
+	CMPQ CX, $256
+	JB   reduce4
+	VPCLMULQDQ $0x00, Z4, Z0, Z5
+	VPCLMULQDQ $0x11, Z4, Z0, Z0
+	VPCLMULQDQ $0x00, Z4, Z1, Z6
+	VPCLMULQDQ $0x11, Z4, Z1, Z1
+	VPCLMULQDQ $0x00, Z4, Z2, Z7
+	VPCLMULQDQ $0x11, Z4, Z2, Z2
+	VPCLMULQDQ $0x00, Z4, Z3, Z8
+	VPCLMULQDQ $0x11, Z4, Z3, Z3
+	VPTERNLOGD $0x96, 0(SI), Z5, Z0
+	VPTERNLOGD $0x96, 64(SI), Z6, Z1
+	VPTERNLOGD $0x96, 128(SI), Z7, Z2
+	VPTERNLOGD $0x96, 192(SI), Z8, Z3
+	ADDQ $256, SI
+	SUBQ $256, CX
+	JMP  loop256
+
+reduce4:
+	VBROADCASTI32X4 16(DX), Z4
+	VPCLMULQDQ $0x00, Z4, Z0, Z5
+	VPCLMULQDQ $0x11, Z4, Z0, Z6
+	VPTERNLOGD $0x96, Z5, Z6, Z1
+	VPCLMULQDQ $0x00, Z4, Z1, Z5
+	VPCLMULQDQ $0x11, Z4, Z1, Z6
+	VPTERNLOGD $0x96, Z5, Z6, Z2
+	VPCLMULQDQ $0x00, Z4, Z2, Z5
+	VPCLMULQDQ $0x11, Z4, Z2, Z6
+	VPTERNLOGD $0x96, Z5, Z6, Z3
+
+loop64:
+	CMPQ CX, $64
+	JB   lanes
+	VPCLMULQDQ $0x00, Z4, Z3, Z5
+	VPCLMULQDQ $0x11, Z4, Z3, Z3
+	VPTERNLOGD $0x96, 0(SI), Z5, Z3
+	ADDQ $64, SI
+	SUBQ $64, CX
+	JMP  loop64
+
+lanes:
+	VMOVDQU64  32(DX), Z4
+	VPCLMULQDQ $0x00, Z4, Z3, Z5
+	VPCLMULQDQ $0x11, Z4, Z3, Z6
+	VPXORQ     Z6, Z5, Z5     // lanes 0..2 moved to lane 3's position
+	VEXTRACTI32X4 $1, Z5, X6
+	VEXTRACTI32X4 $2, Z5, X7
+	VEXTRACTI32X4 $3, Z3, X8
+	VPXOR X5, X6, X6
+	VPXOR X7, X8, X8
+	VPXOR X6, X8, X8
+	VMOVDQU 64(DX), X4
+
+loop16:
+	CMPQ CX, $16
+	JB   finish
+	VPCLMULQDQ $0x00, X4, X8, X5
+	VPCLMULQDQ $0x11, X4, X8, X8
+	VPXOR X5, X8, X8
+	VPXOR 0(SI), X8, X8
+	ADDQ $16, SI
+	SUBQ $16, CX
+	JMP  loop16
+
+finish:
+	VMOVQ   X8, BX
+	VPEXTRQ $1, X8, R8
+	VZEROUPPER
+	XORL   AX, AX
+	CRC32Q BX, AX
+	CRC32Q R8, AX
+
+tail8:
+	CMPQ   CX, $8
+	JB     tail1
+	CRC32Q 0(SI), AX
+	ADDQ   $8, SI
+	SUBQ   $8, CX
+	JMP    tail8
+
+tail1:
+	TESTQ  CX, CX
+	JZ     done
+	CRC32B 0(SI), AX
+	INCQ   SI
+	DECQ   CX
+	JMP    tail1
+
+done:
+	MOVL AX, ret+40(FP)
+	RET

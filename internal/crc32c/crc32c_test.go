@@ -1,0 +1,166 @@
+package crc32c
+
+import (
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"testing"
+)
+
+// clmul is the carry-less product of a and b as a 128-bit (lo, hi) pair:
+// what one VPCLMULQDQ lane computes.
+func clmul(a, b uint64) (lo, hi uint64) {
+	for i := range 64 {
+		if b>>i&1 != 0 {
+			lo ^= a << i
+			if i > 0 {
+				hi ^= a >> (64 - i)
+			}
+		}
+	}
+	return lo, hi
+}
+
+type lane struct{ lo, hi uint64 }
+
+func (l lane) fold(k1, k2 uint64) lane {
+	a, b := clmul(l.lo, k1)
+	c, d := clmul(l.hi, k2)
+	return lane{a ^ c, b ^ d}
+}
+
+func le64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
+// modelFold is foldBlocks in plain Go, lane by lane, with the same
+// constants and the same order of folds: it checks the constants and the
+// method independently of the assembly.
+func modelFold(s uint32, p []byte, k *[12]uint64) [16]byte {
+	var z [16]lane
+	for i := range z {
+		z[i] = lane{le64(p[16*i:]), le64(p[16*i+8:])}
+	}
+	z[0].lo ^= uint64(s)
+	for p = p[256:]; len(p) >= 256; p = p[256:] {
+		for i := range z {
+			f := z[i].fold(k[0], k[1])
+			z[i] = lane{f.lo ^ le64(p[16*i:]), f.hi ^ le64(p[16*i+8:])}
+		}
+	}
+	for r := range 3 { // register r into register r+1
+		for j := range 4 {
+			f := z[4*r+j].fold(k[2], k[3])
+			z[4*r+4+j].lo ^= f.lo
+			z[4*r+4+j].hi ^= f.hi
+		}
+	}
+	acc := z[15]
+	for j := range 3 {
+		f := z[12+j].fold(k[4+2*j], k[5+2*j])
+		acc.lo ^= f.lo
+		acc.hi ^= f.hi
+	}
+	var out [16]byte
+	for i := range 8 {
+		out[i] = byte(acc.lo >> (8 * i))
+		out[8+i] = byte(acc.hi >> (8 * i))
+	}
+	return out
+}
+
+func TestModelFold(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{256, 512, 768, 4096} {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(r.Uint32())
+		}
+		crc := r.Uint32()
+		want := crc32.Update(crc, table, p)
+		rem := modelFold(^crc, p, &consts)
+		if got := crc32.Update(0xFFFFFFFF, table, rem[:]); got != want {
+			t.Fatalf("model, %d bytes: %08x, want %08x", n, got, want)
+		}
+	}
+}
+
+// TestUpdate compares Update with hash/crc32 over every length up to 3 KiB
+// and random longer ones, at every alignment mod 64, from random
+// starting values.
+func TestUpdate(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	buf := make([]byte, 1<<20+64)
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	check := func(off, n int) {
+		p := buf[off : off+n]
+		crc := r.Uint32()
+		if got, want := Update(crc, p), crc32.Update(crc, table, p); got != want {
+			t.Fatalf("offset %d, %d bytes, crc %08x: %08x, want %08x", off, n, crc, got, want)
+		}
+	}
+	for n := 0; n <= 3<<10; n++ {
+		check(n%64, n)
+	}
+	for range 2000 {
+		check(r.IntN(64), r.IntN(1<<20))
+	}
+	if got, want := Checksum([]byte("123456789")), uint32(0xE3069283); got != want {
+		t.Fatalf("check value %08x, want %08x", got, want)
+	}
+	t.Logf("folding path in use: %v", useFold)
+}
+
+// TestFoldCRC calls the assembly directly, so that a CPU without the
+// folding path skips it rather than testing only the fallback: every
+// length from 256 to 2 KiB, from random raw registers.
+func TestFoldCRC(t *testing.T) {
+	if !useFold {
+		t.Skip("no AVX-512 VPCLMULQDQ on this CPU")
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	p := make([]byte, 2048)
+	for i := range p {
+		p[i] = byte(r.Uint32())
+	}
+	for n := 256; n <= len(p); n++ {
+		s := r.Uint32()
+		if got, want := foldCRC(s, p[:n], &consts), ^crc32.Update(^s, table, p[:n]); got != want {
+			t.Fatalf("%d bytes: %08x, want %08x", n, got, want)
+		}
+	}
+}
+
+func FuzzUpdate(f *testing.F) {
+	f.Add(uint32(0), []byte("123456789"))
+	f.Add(uint32(0xFFFFFFFF), make([]byte, 2048))
+	f.Fuzz(func(t *testing.T, crc uint32, p []byte) {
+		if got, want := Update(crc, p), crc32.Update(crc, table, p); got != want {
+			t.Fatalf("%d bytes: %08x, want %08x", len(p), got, want)
+		}
+	})
+}
+
+func BenchmarkUpdate(b *testing.B) {
+	for _, n := range []int{256, 512, 1024, 2048, 8 << 10, 128 << 10} {
+		p := make([]byte, n)
+		b.Run(fmt.Sprintf("size=%d/crc32c", n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				Update(0, p)
+			}
+		})
+		b.Run(fmt.Sprintf("size=%d/hash-crc32", n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				crc32.Update(0, table, p)
+			}
+		})
+	}
+}
