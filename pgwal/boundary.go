@@ -3,7 +3,8 @@ package pgwal
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/walkeeper/walkeeper/internal/crc32c"
 )
 
 // BoundaryDecoder finds the same records as Decoder, with the same checks
@@ -184,7 +185,7 @@ func (d *BoundaryDecoder) next() (bool, error) {
 		d.advance(n)
 		if d.got == d.totLen {
 			h := parseRecordHeader(d.hdr[:])
-			return d.complete(h, crc32.Update(d.crc, castagnoli, d.hdr[:20]))
+			return d.complete(h, crc32c.Update(d.crc, d.hdr[:20]))
 		}
 		if n == avail {
 			return false, nil
@@ -201,7 +202,7 @@ func (d *BoundaryDecoder) addPiece(p []byte) {
 		p = p[k:]
 	}
 	if len(p) > 0 {
-		d.crc = crc32.Update(d.crc, castagnoli, p)
+		d.crc = crc32c.Update(d.crc, p)
 		d.got += uint32(len(p))
 	}
 }

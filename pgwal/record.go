@@ -3,7 +3,8 @@ package pgwal
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/walkeeper/walkeeper/internal/crc32c"
 )
 
 // SizeOfXLogRecord is the size of the XLogRecord header.
@@ -83,11 +84,9 @@ func parseRecordHeader(src []byte) XLogRecord {
 	}
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // RecordCRC computes xl_crc for a whole record (header included, at least
 // 24 bytes): CRC32C over rec[24:] followed by rec[:20].
 func RecordCRC(rec []byte) uint32 {
-	c := crc32.Update(0, castagnoli, rec[SizeOfXLogRecord:])
-	return crc32.Update(c, castagnoli, rec[:20])
+	c := crc32c.Update(0, rec[SizeOfXLogRecord:])
+	return crc32c.Update(c, rec[:20])
 }
