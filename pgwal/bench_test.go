@@ -32,6 +32,7 @@ var benchShapes = []struct {
 	{"pgbench", []int{54, 171, 64, 229, 188, 293, 34, 79, 120, 54, 72}},
 	{"fpi", []int{7429, 120, 8200, 54}},
 	{"large", []int{256 << 10}},
+	{"mixed", []int{130, 330, 1030, 8030}}, // walstore's benchmark WAL
 }
 
 // BenchmarkDecoder measures decoding throughput by WAL shape and by the

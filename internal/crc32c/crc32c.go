@@ -50,17 +50,19 @@ var consts = foldConstants()
 // values landing one bit low in the 128-bit result. Layout, as the
 // assembly reads it: [0:2] d=256 (main loop), [2:4] d=64 (register to
 // register), [4:12] d=48, 32, 16 and zero for lanes 0..3 of the last
-// register.
-func foldConstants() [12]uint64 {
+// register, [12:14] d=192, [14:16] d=128.
+func foldConstants() [16]uint64 {
 	pair := func(d int) (uint64, uint64) {
 		return reflectedXPow(8*d + 64 - 1), reflectedXPow(8*d - 1)
 	}
-	var k [12]uint64
+	var k [16]uint64
 	k[0], k[1] = pair(256)
 	k[2], k[3] = pair(64)
 	k[4], k[5] = pair(48)
 	k[6], k[7] = pair(32)
 	k[8], k[9] = pair(16)
+	k[12], k[13] = pair(192)
+	k[14], k[15] = pair(128)
 	return k
 }
 

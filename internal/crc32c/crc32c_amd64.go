@@ -14,4 +14,4 @@ const minFold = foldBlock
 // foldBlock bytes, from raw register s.
 //
 //go:noescape
-func foldCRC(s uint32, p []byte, k *[12]uint64) uint32
+func foldCRC(s uint32, p []byte, k *[16]uint64) uint32

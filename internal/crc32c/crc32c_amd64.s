@@ -1,12 +1,13 @@
 #include "textflag.h"
 
-// func foldCRC(s uint32, p []byte, k *[12]uint64) uint32
+// func foldCRC(s uint32, p []byte, k *[16]uint64) uint32
 //
 // Returns the raw CRC register after p (at least 256 bytes) from raw
 // register s. Z0..Z3 hold 256 bytes (sixteen 128-bit lanes) with s xored
 // into the first four; each step multiplies every lane's halves by k[0]
-// and k[1] (2048 bits forward) and xors in the next 256 bytes. Then Z0 is
-// folded into Z1, Z1 into Z2 and Z2 into Z3 (64 bytes forward, k[2:4]),
+// and k[1] (2048 bits forward) and xors in the next 256 bytes. Then Z0,
+// Z1 and Z2 are folded into Z3 (192, 128 and 64 bytes forward: k[12:14],
+// k[14:16], k[2:4]),
 // further 64-byte blocks are folded into Z3, lanes 0..2 of Z3 go into
 // lane 3 (48, 32 and 16 bytes forward, k[4:12]), further 16-byte blocks
 // are folded into that lane (k[8:10]), and the CRC32 instruction finishes
@@ -47,16 +48,19 @@ loop256:
 	JMP  loop256
 
 reduce4:
+	// Z0, Z1 and Z2 move 192, 128 and 64 bytes forward at once, onto Z3.
+	VBROADCASTI32X4 96(DX), Z9
+	VBROADCASTI32X4 112(DX), Z10
 	VBROADCASTI32X4 16(DX), Z4
-	VPCLMULQDQ $0x00, Z4, Z0, Z5
-	VPCLMULQDQ $0x11, Z4, Z0, Z6
-	VPTERNLOGD $0x96, Z5, Z6, Z1
-	VPCLMULQDQ $0x00, Z4, Z1, Z5
-	VPCLMULQDQ $0x11, Z4, Z1, Z6
-	VPTERNLOGD $0x96, Z5, Z6, Z2
-	VPCLMULQDQ $0x00, Z4, Z2, Z5
-	VPCLMULQDQ $0x11, Z4, Z2, Z6
-	VPTERNLOGD $0x96, Z5, Z6, Z3
+	VPCLMULQDQ $0x00, Z9, Z0, Z5
+	VPCLMULQDQ $0x11, Z9, Z0, Z0
+	VPCLMULQDQ $0x00, Z10, Z1, Z6
+	VPCLMULQDQ $0x11, Z10, Z1, Z1
+	VPCLMULQDQ $0x00, Z4, Z2, Z7
+	VPCLMULQDQ $0x11, Z4, Z2, Z2
+	VPTERNLOGD $0x96, Z5, Z0, Z3
+	VPTERNLOGD $0x96, Z6, Z1, Z3
+	VPTERNLOGD $0x96, Z7, Z2, Z3
 
 loop64:
 	CMPQ CX, $64

@@ -40,7 +40,7 @@ func le64(b []byte) uint64 {
 // modelFold is foldBlocks in plain Go, lane by lane, with the same
 // constants and the same order of folds: it checks the constants and the
 // method independently of the assembly.
-func modelFold(s uint32, p []byte, k *[12]uint64) [16]byte {
+func modelFold(s uint32, p []byte, k *[16]uint64) [16]byte {
 	var z [16]lane
 	for i := range z {
 		z[i] = lane{le64(p[16*i:]), le64(p[16*i+8:])}
