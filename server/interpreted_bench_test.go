@@ -205,6 +205,7 @@ func pipelineFigures(t *testing.T, walDir string, wal []byte, start, end pgwal.L
 		{name: "baseline: pg_waldump --stats=record, same range", f: waldump("-e", end.String())},
 		{name: "pg_waldump --stats=record -n 1 (start-up + 1 record)", f: waldump("-n", "1")},
 	}
+	loadBefore, _ := os.ReadFile("/proc/loadavg")
 	for range benchRounds {
 		for _, s := range steps {
 			t0 := time.Now()
@@ -215,10 +216,12 @@ func pipelineFigures(t *testing.T, walDir string, wal []byte, start, end pgwal.L
 	if path := os.Getenv("WALKEEPER_BENCH_CPUPROFILE"); path != "" {
 		profilePipeline(t, path, wal, start, end)
 	}
+	loadAfter, _ := os.ReadFile("/proc/loadavg")
 	mbps := func(d time.Duration) float64 { return raw / 1e6 / d.Seconds() }
 	dump, startup := steps[len(steps)-2].median(), steps[len(steps)-1].median()
 	fmt.Printf("\ninterpreted protocol, %.1f MB of pgbench WAL (PostgreSQL 15); median [min-max] of %d rounds; MB of WAL/s\n",
 		raw/1e6, benchRounds)
+	fmt.Printf("load average before: %s, after: %s\n", bytes.TrimSpace(loadBefore), bytes.TrimSpace(loadAfter))
 	fmt.Printf("%-66s %10s %17s %7s %s\n", "figure (ratio: median ÷ pg_waldump --stats=record median)", "median", "range", "ratio", "goal")
 	for i, s := range steps {
 		goal := ""
