@@ -183,6 +183,12 @@ func pipelineFigures(t *testing.T, walDir string, wal []byte, start, end pgwal.L
 		}
 		payloads, pbBytes = append(payloads, p), pbBytes+len(p)
 	}
+	if path := os.Getenv("WALKEEPER_BENCH_PAYLOADS"); path != "" {
+		// For comparing with the C library: zstd -b1 -B<size/batches> path.
+		if err := os.WriteFile(path, bytes.Join(payloads, nil), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	sum1, sum8 := sha256.New(), sha256.New()
 	zBytes := interpretAll(t, wal, start, end, 1, sum1)
 	interpretAll(t, wal, start, end, 8, sum8)
