@@ -41,6 +41,9 @@ type senderState struct {
 	shard   shard.Identity
 	next    pgwal.LSN // next_record_lsn: records ending at or before it are not resent
 	pending []Record
+	// lastLen is the length of the last batch handed out, the capacity a
+	// new pending starts with (it is handed out, so never reused).
+	lastLen int
 }
 
 // Batcher is the interpreted WAL reader's state machine (spec §6.11, with
@@ -144,6 +147,9 @@ func (b *Batcher) Process(c Chunk) ([]Batch, error) {
 			}
 			for _, st := range b.senders {
 				if st.shard == s && st.next < r.NextRecordLSN {
+					if st.pending == nil {
+						st.pending = make([]Record, 0, max(st.lastLen, 16))
+					}
 					st.pending = append(st.pending, *r)
 				}
 			}
@@ -167,7 +173,7 @@ func (b *Batcher) Process(c Chunk) ([]Batch, error) {
 		default:
 			continue
 		}
-		st.pending = nil
+		st.lastLen, st.pending = len(st.pending), nil
 		st.next = max(st.next, maxNext)
 		out = append(out, batch)
 	}

@@ -167,7 +167,9 @@ func (in *Interpreter) heapRecord() (MetadataRecord, error) {
 		}
 	}
 	flags := main[sh.flagsOff]
-	m := &ClearVMBits{Neon: d.Header.RMID == pgwal.RMNeonID, Flags: VMValidBits}
+	// A value until it is returned: most records clear nothing, and
+	// they should not allocate.
+	m := ClearVMBits{Neon: d.Header.RMID == pgwal.RMNeonID, Flags: VMValidBits}
 	switch sh.effect {
 	case vmNewFirst:
 		if flags&0x01 != 0 {
@@ -202,7 +204,9 @@ func (in *Interpreter) heapRecord() (MetadataRecord, error) {
 		}
 	}
 	m.VMRel = RelTag{ForkNum: shard.VisibilityMapFork, SpcNode: first.Rel.SpcNode, DBNode: first.Rel.DBNode, RelNode: first.Rel.RelNode}
-	return m, nil
+	out := new(ClearVMBits)
+	*out = m
+	return out, nil
 }
 
 // forShard returns the copy of m that shard s receives: heap block numbers

@@ -23,6 +23,45 @@ type Interpreter struct {
 	dec    pgwal.DecodedRecord
 	keys   []shard.Key
 	ckeys  []shard.CompactKey
+	// rawSlab and metaSlab are what results' Batch.Raw and Batch.Metadata
+	// are cut from: one allocation for many records instead of two per
+	// record. A part once handed out is never written again, so results
+	// stay valid however long they are kept.
+	rawSlab  []byte
+	metaSlab []ValueMeta
+}
+
+// Slab sizes: a value larger than a quarter of rawSlabSize gets its own
+// allocation, so that a slab wastes little when it runs out.
+const (
+	rawSlabSize = 64 << 10
+	metaSlabLen = 1024
+)
+
+// allocRaw returns an empty slice with capacity n for a Batch.Raw.
+func (in *Interpreter) allocRaw(n int) []byte {
+	if n == 0 || n > rawSlabSize/4 {
+		return make([]byte, 0, n)
+	}
+	if cap(in.rawSlab)-len(in.rawSlab) < n {
+		in.rawSlab = make([]byte, 0, rawSlabSize)
+	}
+	l := len(in.rawSlab)
+	in.rawSlab = in.rawSlab[:l+n]
+	return in.rawSlab[l:l:(l + n)]
+}
+
+// allocMeta returns an empty slice with capacity n for a Batch.Metadata.
+func (in *Interpreter) allocMeta(n int) []ValueMeta {
+	if n > metaSlabLen/4 {
+		return make([]ValueMeta, 0, n)
+	}
+	if cap(in.metaSlab)-len(in.metaSlab) < n {
+		in.metaSlab = make([]ValueMeta, 0, metaSlabLen)
+	}
+	l := len(in.metaSlab)
+	in.metaSlab = in.metaSlab[:l+n]
+	return in.metaSlab[l:l:(l + n)]
 }
 
 // NewInterpreter checks the configuration.
@@ -130,8 +169,8 @@ func (in *Interpreter) appendBlocks(batch *ValueBatch, s shard.Identity, next pg
 	if n == 0 {
 		return nil
 	}
-	batch.Raw = make([]byte, 0, size)
-	batch.Metadata = make([]ValueMeta, 0, n)
+	batch.Raw = in.allocRaw(size)
+	batch.Metadata = in.allocMeta(n)
 	for i := range d.Blocks {
 		b := &d.Blocks[i]
 		if !s.IsKeyLocal(in.keys[i]) {

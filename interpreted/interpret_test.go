@@ -286,3 +286,32 @@ func TestImageFlagsPerVersion(t *testing.T) {
 		t.Fatalf("compressed image: %+v, %v", v, err)
 	}
 }
+
+// TestInterpretResultsStayValid: results are cut from slabs shared by later
+// records; interpreting more records (past several slabs, with 1 and 4
+// shards) must not change a single byte of earlier results.
+func TestInterpretResultsStayValid(t *testing.T) {
+	for _, n := range []int{0, 4} {
+		in, _ := NewInterpreter(Config{PGVersion: 15})
+		type kept struct {
+			rs   Records
+			want []byte
+		}
+		var all []kept
+		for i := range 200 { // about 200 × 20 KiB of values: many 64 KiB slabs
+			for _, rec := range benchRecords() {
+				out, err := in.Interpret(nil, rec, pgwal.LSN(0x1000+i), shardsOf(n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				rs := Records{Records: out, NextRecordLSN: 0x2000}
+				all = append(all, kept{rs, AppendRecordsBincode(nil, &rs)})
+			}
+		}
+		for i, k := range all {
+			if got := AppendRecordsBincode(nil, &k.rs); !bytes.Equal(got, k.want) {
+				t.Fatalf("shards=%d: result %d changed after later records", n, i)
+			}
+		}
+	}
+}

@@ -83,6 +83,12 @@ var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 // library maps zstd levels onto four speeds). Index: zstd.EncoderLevel.
 var zstdPools [zstd.SpeedBestCompression + 1]sync.Pool
 
+// AppendZstd appends src compressed as one zstd frame at the given zstd
+// level, exactly as AppendPayload compresses a serialized batch (same
+// encoder settings, same bytes). Benchmarks use it to time compression
+// alone.
+func AppendZstd(dst, src []byte, level int8) []byte { return zstdEncodeAll(dst, src, level) }
+
 func zstdEncodeAll(dst, src []byte, level int8) []byte {
 	l := zstd.EncoderLevelFromZstd(int(level))
 	p := &zstdPools[l]
