@@ -33,11 +33,16 @@ type deadlineReader struct {
 func (r *deadlineReader) Read(p []byte) (int, error) {
 	_ = r.nc.SetReadDeadline(time.Now().Add(r.timeout))
 	// Checked after arming the deadline: an interrupt that lands before
-	// this check is seen here, one after it moves the deadline to the past.
+	// this check is seen here, one after it moves the deadline to the past
+	// and the read's deadline error is reported as the interrupt.
 	if r.interrupted.Load() {
 		return 0, ErrInterrupted
 	}
-	return r.nc.Read(p)
+	n, err := r.nc.Read(p)
+	if err != nil && r.interrupted.Load() {
+		return n, ErrInterrupted
+	}
+	return n, err
 }
 
 // interrupt makes a blocked and every later Read fail promptly.

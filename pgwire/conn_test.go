@@ -4,7 +4,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
+	"net"
+	"os"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -265,5 +270,42 @@ func TestParseStartupPacket(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// stallConn is a net.Conn whose Read blocks until a deadline in the past is
+// set, then fails as a real socket does.
+type stallConn struct {
+	net.Conn
+	entered chan struct{}
+	expired chan struct{}
+	once    sync.Once
+}
+
+func (c *stallConn) Read(p []byte) (int, error) {
+	close(c.entered)
+	<-c.expired
+	return 0, os.ErrDeadlineExceeded
+}
+
+func (c *stallConn) SetReadDeadline(t time.Time) error {
+	if t.Before(time.Now()) {
+		c.once.Do(func() { close(c.expired) })
+	}
+	return nil
+}
+
+// TestInterruptDuringRead: an interrupt that lands after Read checked the
+// flag, while the socket read is blocked, is reported as ErrInterrupted
+// and not as the deadline error it causes.
+func TestInterruptDuringRead(t *testing.T) {
+	nc := &stallConn{entered: make(chan struct{}), expired: make(chan struct{})}
+	r := &deadlineReader{nc: nc, timeout: time.Minute}
+	errc := make(chan error, 1)
+	go func() { _, err := r.Read(make([]byte, 8)); errc <- err }()
+	<-nc.entered
+	r.interrupt()
+	if err := <-errc; !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("Read = %v, want ErrInterrupted", err)
 	}
 }
