@@ -1,0 +1,10 @@
+//go:build !linux
+
+package pgwire
+
+import "os"
+
+// sendFile is not implemented off Linux: callers copy.
+func (w *writer) sendFile(header []byte, f *os.File, off int64, n int) error {
+	return ErrNoSendfile
+}
