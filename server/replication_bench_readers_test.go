@@ -152,7 +152,8 @@ func startReaders(ctx context.Context, t testing.TB, addr string, start pgwal.LS
 	}
 }
 
-// readerProcEnv names the helper process's job: "addr start walfile n".
+// readerProcEnv names the helper process's job: "addr start walfile n
+// repeat": n concurrent readers, repeat times over.
 const readerProcEnv = "WALKEEPER_BENCH_READER_PROC"
 
 // readersReady is the line the helper process prints once every stream
@@ -168,24 +169,29 @@ func TestBenchReplicationReaderProcess(t *testing.T) {
 		t.Skip("helper process of TestBenchReplicationIngest")
 	}
 	f := strings.Fields(spec)
-	if len(f) != 4 {
+	if len(f) != 5 {
 		t.Fatalf("%s=%q", readerProcEnv, spec)
 	}
 	start, err := pgwal.ParseLSN(f[1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := strconv.Atoi(f[3])
-	if err != nil {
+	n, err1 := strconv.Atoi(f[3])
+	repeat, err2 := strconv.Atoi(f[4])
+	if err := errors.Join(err1, err2); err != nil {
 		t.Fatal(err)
 	}
 	wal := mustRead(t, f[2])
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	wait := startReaders(ctx, t, f[0], start, wal, n)
-	fmt.Println(readersReady)
-	if err := wait(); err != nil {
-		t.Fatal(err)
+	for i := range repeat {
+		wait := startReaders(ctx, t, f[0], start, wal, n)
+		if i == 0 {
+			fmt.Println(readersReady)
+		}
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -197,15 +203,16 @@ type readerProcess struct {
 }
 
 // startReaderProcess runs n readers of addr in a helper process (under
-// nice -n 19 if nice) and returns once all have started streaming.
-func startReaderProcess(t testing.TB, addr string, start pgwal.LSN, walFile string, n int, nice bool) *readerProcess {
+// nice -n 19 if nice), repeat times over, and returns once the first n
+// have started streaming.
+func startReaderProcess(t testing.TB, addr string, start pgwal.LSN, walFile string, n, repeat int, nice bool) *readerProcess {
 	t.Helper()
 	args := []string{os.Args[0], "-test.run=^TestBenchReplicationReaderProcess$", "-test.count=1"}
 	if nice {
 		args = append([]string{"nice", "-n", "19"}, args...)
 	}
 	rp := &readerProcess{cmd: exec.Command(args[0], args[1:]...)}
-	rp.cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s %d", readerProcEnv, addr, start, walFile, n))
+	rp.cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s %d %d", readerProcEnv, addr, start, walFile, n, repeat))
 	rp.cmd.Stderr = &rp.out
 	stdout, err := rp.cmd.StdoutPipe()
 	if err != nil {

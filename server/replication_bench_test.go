@@ -202,7 +202,7 @@ func ingestRound(t *testing.T, p *primary, wal []byte, walFile string, start pgw
 	case v.where == inProcess:
 		waitIn = startReaders(ctx, t, addr, start, wal, v.readers)
 	default:
-		proc = startReaderProcess(t, addr, start, walFile, v.readers, v.where == otherProcessNice)
+		proc = startReaderProcess(t, addr, start, walFile, v.readers, 1, v.where == otherProcessNice)
 	}
 	cpu0 := selfCPU(t)
 	res := ingestResult{ingest: pushWAL(ctx, t, prop, wal, start)}
