@@ -147,3 +147,23 @@ func TestSendFileShortFile(t *testing.T) {
 		t.Fatal("the writer still sends after a cut message")
 	}
 }
+
+// TestSendFileAllocs: after the first call a send allocates nothing.
+func TestSendFileAllocs(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("sendfile is Linux only")
+	}
+	srv, cli := tcpPair(t)
+	go func() { _, _ = io.Copy(io.Discard, cli) }()
+	f, _ := randomFile(t, 1<<20)
+	w := newWriter(srv, 10*time.Second)
+	hdr := []byte{'w', 1, 2, 3}
+	allocs := testing.AllocsPerRun(50, func() {
+		if err := w.sendFile(hdr, f, 4096, 128<<10); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per sendFile", allocs)
+	}
+}
