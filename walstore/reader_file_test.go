@@ -3,6 +3,7 @@ package walstore
 import (
 	"bytes"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/walkeeper/walkeeper/pgwal"
@@ -61,5 +62,36 @@ func TestReaderSegmentFile(t *testing.T) {
 	}
 	if _, _, ok := s.NewReader(tlStart, tlStart+testSeg).SegmentFile(tlStart+64, 10); ok {
 		t.Fatal("a range below local_start_lsn was handed out")
+	}
+
+	// The handed-out file survives its segment being renamed (full →
+	// .partial, as truncation does) and removed; a new reader finds the
+	// segment gone.
+	at := pgwal.LSN(3 * testSeg)
+	f, off, ok := r.SegmentFile(at, 4096)
+	if !ok {
+		t.Fatal("no file for the second segment")
+	}
+	full := segPath(dir, 3, testSeg, false)
+	if _, err := os.Stat(full); err != nil {
+		full = segPath(dir, 3, testSeg, true)
+	}
+	if err := os.Rename(full, full+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(full + ".moved"); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4096)
+	if _, err := f.ReadAt(got, off); err != nil || !bytes.Equal(got, data[at-tlStart:][:4096]) {
+		t.Fatalf("read of the removed segment: %v", err)
+	}
+	if f2, _, ok := r.SegmentFile(at+4096, 4096); !ok || f2 != f {
+		t.Fatal("the reader dropped its open file of the removed segment")
+	}
+	r3 := s.NewReader(tlStart, tlStart)
+	defer r3.Close()
+	if _, _, ok := r3.SegmentFile(at, 4096); ok {
+		t.Fatal("a new reader got a file of a removed segment")
 	}
 }
