@@ -149,12 +149,15 @@ type ingestResult struct {
 
 // summary prints the variant's medians and, against the alone rounds of
 // the same index, the median and range of the ratio.
-func (v ingestVariant) summary(rs, alone []ingestResult, size int) string {
-	var ingest, self, reader []time.Duration
+func (v ingestVariant) summary(rs, aloneRs []ingestResult, size int) string {
+	var ingest, self, reader, alone []time.Duration
+	for _, r := range aloneRs {
+		alone = append(alone, r.ingest)
+	}
 	var ratios []float64
 	for i, r := range rs {
 		ingest, self, reader = append(ingest, r.ingest), append(self, r.selfCPU), append(reader, r.readerCPU)
-		ratios = append(ratios, alone[i].ingest.Seconds()/r.ingest.Seconds())
+		ratios = append(ratios, alone[i].Seconds()/r.ingest.Seconds())
 	}
 	slices.Sort(ratios)
 	mi := median(ingest)
@@ -167,7 +170,8 @@ func (v ingestVariant) summary(rs, alone []ingestResult, size int) string {
 	}
 	line := fmt.Sprintf("  %-32s ingest median %6v (%4.0f MiB/s)", name, mi.Round(time.Millisecond), float64(size)/(1<<20)/mi.Seconds())
 	if v.readers > 0 {
-		line += fmt.Sprintf("  ratio median %.2f [%.2f–%.2f]", ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
+		line += fmt.Sprintf("  ratio median %.2f [%.2f–%.2f], of medians %.2f", ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1],
+			median(alone).Seconds()/mi.Seconds())
 	}
 	line += fmt.Sprintf("  CPU of walkeeper's process %v", median(self).Round(10*time.Millisecond))
 	if v.where != inProcess {
@@ -222,23 +226,28 @@ func ingestRound(t *testing.T, p *primary, wal []byte, walFile string, start pgw
 }
 
 // TestBenchReplicationReceiveWAL: pg_receivewal draining the same WAL
-// (default 1 GiB) from walkeeper and from PostgreSQL's own walsender.
+// (default 1 GiB) from PostgreSQL's own walsender and from two walkeepers
+// holding it, one with zero-copy sends and one with them off, in
+// alternating rounds.
 func TestBenchReplicationReceiveWAL(t *testing.T) {
 	mb := benchEnv(t, "WALKEEPER_BENCH_RECEIVE_MB", 1024)
 	rounds := benchEnv(t, "WALKEEPER_BENCH_ROUNDS", 3)
 	bin := pgtest.Require(t)
 	p := startPrimary(t, "wal_keep_size = 8GB", "max_wal_size = 8GB", "checkpoint_timeout = 1h")
-	p.Psql(t, "create table if not exists b (id int, v text)")
-	start := p.switchWAL(t)
-	addrs, _ := startRun(t, Config{DataDir: t.TempDir(), ID: 1, Logger: testLogger(t)})
-	addr := addrs.PG.String()
-	u := startPusher(t, p, addr, 1, start)
-	_, _ = generateWALFrom(t, p, start, mb)
-	end := p.lsn(t, "pg_current_wal_flush_lsn()")
-	end -= pgwal.LSN(end.SegmentOffset(segSize))
-	commit := u.waitCommitted(t, addr, end)
-	u.stop()
-	endpos := commit - 1
+	start, end := generateWAL(t, p, mb)
+	wal := readWAL(t, p, start, end)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	wkAddr := map[bool]string{}
+	for _, copyWAL := range []bool{false, true} {
+		addr, prop, _ := replServer(ctx, t, p, start, false, copyWAL)
+		pushWAL(ctx, t, prop, wal, start)
+		pgtest.WaitFor(t, 30*time.Second, "commit_lsn "+end.String(), func() bool { return commitLSN(ctx, t, addr) >= end })
+		prop.Close()
+		wkAddr[copyWAL] = addr
+	}
+	wal = nil
+	endpos := end - 1
 
 	receive := func(conn string) time.Duration {
 		dir := pgtest.OwnedDir(t)
@@ -248,7 +257,7 @@ func TestBenchReplicationReceiveWAL(t *testing.T) {
 			t.Fatal(err)
 		}
 		chownLike(t, partial, dir)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 		defer cancel()
 		began := time.Now()
 		out, err := pgtest.Command(ctx, t, filepath.Join(bin, "pg_receivewal"), "-d", conn, "-D", dir,
@@ -259,24 +268,26 @@ func TestBenchReplicationReceiveWAL(t *testing.T) {
 		return time.Since(began)
 	}
 	pgConn := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres", p.Port)
-	wkConn := walkeeperConnString(addr, "pg_receivewal")
-	var fromPG, fromWK []time.Duration
+	var fromPG, fromSF, fromCopy []time.Duration
 	for range rounds {
 		fromPG = append(fromPG, receive(pgConn))
-		fromWK = append(fromWK, receive(wkConn))
+		fromSF = append(fromSF, receive(walkeeperConnString(wkAddr[false], "pg_receivewal")))
+		fromCopy = append(fromCopy, receive(walkeeperConnString(wkAddr[true], "pg_receivewal")))
 	}
-	mp, mw := median(fromPG), median(fromWK)
 	size := float64(endpos-start) / (1 << 20)
-	fmt.Printf("pg_receivewal %.0f MiB, %d rounds: from PostgreSQL median %v (%.0f MiB/s), from walkeeper median %v (%.0f MiB/s); ratio %.2f (goal >= 1.0)\n",
-		size, rounds, mp, size/mp.Seconds(), mw, size/mw.Seconds(), mp.Seconds()/mw.Seconds())
-}
-
-// generateWALFrom makes the primary write mb MiB of WAL past start.
-func generateWALFrom(t *testing.T, p *primary, start pgwal.LSN, mb int) (pgwal.LSN, pgwal.LSN) {
-	t.Helper()
-	for p.lsn(t, "pg_current_wal_insert_lsn()")-start < pgwal.LSN(mb)<<20 {
-		p.Psql(t, "insert into b select g, repeat(md5(g::text), 30) from generate_series(1, 50000) g")
+	mp := median(fromPG)
+	fmt.Printf("pg_receivewal %.0f MiB, %d rounds: from PostgreSQL median %v (%.0f MiB/s)\n", size, rounds, mp, size/mp.Seconds())
+	for _, v := range []struct {
+		name string
+		d    []time.Duration
+	}{{"walkeeper, sendfile", fromSF}, {"walkeeper, copy", fromCopy}} {
+		var ratios []float64
+		for i := range v.d {
+			ratios = append(ratios, fromPG[i].Seconds()/v.d[i].Seconds())
+		}
+		slices.Sort(ratios)
+		mw := median(v.d)
+		fmt.Printf("  from %-20s median %v (%.0f MiB/s); ratio PostgreSQL ÷ walkeeper median %.2f [%.2f–%.2f] (goal >= 1.0)\n",
+			v.name, mw, size/mw.Seconds(), ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1])
 	}
-	p.Psql(t, "select pg_switch_wal()")
-	return start, p.lsn(t, "pg_current_wal_flush_lsn()")
 }
