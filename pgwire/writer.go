@@ -18,7 +18,8 @@ type writer struct {
 	nc      net.Conn
 	buf     []byte
 	timeout time.Duration
-	err     error // sticky: once a write failed, every later one fails
+	err     error       // sticky: once a write failed, every later one fails
+	fs      *fileSender // sendfile state, made by the first sendFile
 }
 
 func newWriter(nc net.Conn, timeout time.Duration) *writer {

@@ -32,6 +32,12 @@
 //
 // ctx is the timeline's cancellation (shutdown ends the stream silently).
 //
+// Zero copy: when the Stream is a FileStream (pgwire over a socket) and the
+// reader a WALFileReader (walstore), a Commit-mode raw stream sends each
+// XLogData's WAL straight from the segment file with sendfile; message
+// bounds and bytes are those of the copying path, which Flush mode,
+// interpreted streams, synthetic bytes and Config.CopyWAL keep using.
+//
 // Interpreted streams (protocol=interpreted) call ServeInterpreted with the
 // same Config (Info.Kind = KindInterpreted, Info.Shard set) and an
 // InterpretedConfig: the shard, the negotiated encoding, the timeline's

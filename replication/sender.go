@@ -30,6 +30,10 @@ type sender struct {
 	readFn func() error
 
 	interp *interpState // set for an interpreted stream (§6)
+
+	// Set when raw WAL goes out with sendfile (see zeroCopy).
+	fileStream FileStream
+	files      WALFileReader
 }
 
 func (s *sender) run(ctx context.Context) error {
@@ -170,6 +174,11 @@ func (s *sender) read() error {
 
 // sendChunk reads and sends one XLogData (§3.3 steps 2–4).
 func (s *sender) sendChunk(end pgwal.LSN) *endReason {
+	if s.files != nil {
+		if r, sent := s.sendFileChunk(end); sent {
+			return r
+		}
+	}
 	n, r := s.readChunk(end)
 	if r != nil {
 		return r

@@ -63,6 +63,11 @@ type Config struct {
 	WALReaders *prometheus.GaugeVec
 	Logger     *slog.Logger     // nil discards
 	Now        func() time.Time // nil means time.Now
+
+	// CopyWAL turns zero-copy sends off: Commit-mode raw streams then read
+	// WAL into a buffer even when the stream is a FileStream and the
+	// reader a WALFileReader (benchmarks compare both).
+	CopyWAL bool
 }
 
 func (c *Config) setDefaults() error {
@@ -162,6 +167,7 @@ func serveCopy(ctx context.Context, cfg *Config, slot *Sender, out *outStream, s
 	stop := context.AfterFunc(gctx, func() { _ = stream.Close() })
 	defer stop()
 	s := &sender{cfg: cfg, slot: slot, out: out, reader: reader, pos: cfg.Command.StartLSN}
+	s.fileStream, s.files = zeroCopy(cfg, out, reader, ic != nil)
 	if ic != nil {
 		st, err := newInterpState(*ic, s.pos)
 		if err != nil {

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"errors"
+	"os"
 	"sync"
 
 	"github.com/walkeeper/walkeeper/pgwal"
@@ -86,6 +87,16 @@ func (o *outStream) send(p []byte) error {
 		return errFinished
 	}
 	return o.s.Send(p)
+}
+
+// sendFile is send for FileStream.SendFile; fs is o.s.
+func (o *outStream) sendFile(fs FileStream, header []byte, f *os.File, off int64, n int) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done {
+		return errFinished
+	}
+	return fs.SendFile(header, f, off, n)
 }
 
 // finish records the first end reason and sends its terminal message; later

@@ -52,6 +52,10 @@ type Config struct {
 	// MaxDeltaForFanout is --max-delta-for-fanout: a stream joins a shared
 	// reader only within this many bytes of it (0: any distance).
 	MaxDeltaForFanout uint64
+	// ReplicationCopyWAL sends raw START_REPLICATION WAL through a
+	// user-space buffer instead of sendfile (replication.Config.CopyWAL).
+	// No flag: benchmarks set it to compare both paths.
+	ReplicationCopyWAL bool
 	// LogFormat is "plain" or "json".
 	LogFormat string
 	// LogOutput defaults to os.Stdout; Logger, if set, overrides both.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/walkeeper/walkeeper/acceptor"
@@ -31,6 +32,8 @@ type handler struct {
 	heapLayout interpreted.HeapLayout
 	// hub shares interpreted readers between shards (nil: no fan-out).
 	hub *replication.ReaderHub
+	// copyWAL is Config.ReplicationCopyWAL.
+	copyWAL bool
 }
 
 var _ pgwire.Handler = (*handler)(nil)
@@ -130,6 +133,7 @@ func (h *handler) StartReplication(ctx context.Context, s *pgwire.Session, opts 
 		SegmentSize: uint64(tl.State().Server.WalSegSize),
 		WALReaders:  h.metrics.WALReaders,
 		Logger:      s.Logger,
+		CopyWAL:     h.copyWAL,
 	}
 	if ic != nil {
 		err = replication.ServeInterpreted(ctx, cfg, *ic, replStream{cb})
@@ -184,8 +188,18 @@ func (r replStream) Receive() ([]byte, error) {
 
 func (r replStream) Send(p []byte) error                  { return r.cb.Send(p) }
 func (r replStream) SendError(sqlstate, msg string) error { return r.cb.SendError(sqlstate, msg) }
-func (r replStream) SendCopyDone() error                  { return r.cb.SendCopyDone() }
-func (r replStream) Close() error                         { return r.cb.Close() }
+
+// SendFile makes replStream a replication.FileStream: raw WAL goes from
+// the segment file to the socket with sendfile.
+func (r replStream) SendFile(header []byte, f *os.File, off int64, n int) error {
+	err := r.cb.SendFile(header, f, off, n)
+	if errors.Is(err, pgwire.ErrNoSendfile) {
+		return fmt.Errorf("%w: %v", replication.ErrNoZeroCopy, err)
+	}
+	return err
+}
+func (r replStream) SendCopyDone() error { return r.cb.SendCopyDone() }
+func (r replStream) Close() error        { return r.cb.Close() }
 
 // StartWALPush switches to CopyBoth and runs an acceptor Session. As in
 // Neon, CopyBothResponse goes out before the first proposer message is

@@ -156,7 +156,7 @@ func TestWALPushEndToEnd(t *testing.T) {
 }
 
 // testLogger collects the server's log and prints it if the test fails.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	var buf e2e.SyncBuffer
 	t.Cleanup(func() {
 		if t.Failed() {

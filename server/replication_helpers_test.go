@@ -35,7 +35,7 @@ type primary struct {
 	pgVersion uint32
 }
 
-func startPrimary(t *testing.T, conf ...string) *primary {
+func startPrimary(t testing.TB, conf ...string) *primary {
 	t.Helper()
 	c := pgtest.Start(t, pgtest.Options{Conf: append([]string{"wal_keep_size = 1GB", "hot_standby = on"}, conf...)})
 	v, _ := strconv.ParseUint(c.Psql(t, "show server_version_num"), 10, 32)
@@ -46,14 +46,14 @@ func startPrimary(t *testing.T, conf ...string) *primary {
 // switchWAL ends the current segment and returns the LSN of the first
 // record of the next one (segment start + long page header): the timeline
 // start the tests use.
-func (p *primary) switchWAL(t *testing.T) pgwal.LSN {
+func (p *primary) switchWAL(t testing.TB) pgwal.LSN {
 	t.Helper()
 	p.Psql(t, "select pg_switch_wal()")
 	at := p.lsn(t, "pg_current_wal_insert_lsn()")
 	return at - pgwal.LSN(at.SegmentOffset(pgwal.DefaultSegmentSize)) + 40
 }
 
-func (p *primary) lsn(t *testing.T, expr string) pgwal.LSN {
+func (p *primary) lsn(t testing.TB, expr string) pgwal.LSN {
 	t.Helper()
 	l, err := pgwal.ParseLSN(p.Psql(t, "select "+expr))
 	if err != nil {

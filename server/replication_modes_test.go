@@ -19,7 +19,7 @@ import (
 )
 
 // dialProposer connects a proposer to the test timeline and wins term.
-func dialProposer(ctx context.Context, t *testing.T, addr string, pgVersion uint32, sysID uint64, term uint64) (*proposer.Conn, walproto.VoteResponse) {
+func dialProposer(ctx context.Context, t testing.TB, addr string, pgVersion uint32, sysID uint64, term uint64) (*proposer.Conn, walproto.VoteResponse) {
 	t.Helper()
 	c, err := proposer.Dial(ctx, proposer.Config{Addr: addr, TenantID: replTTID.Tenant, TimelineID: replTTID.Timeline,
 		ProtoVersion: 3, AllowTimelineCreation: true})

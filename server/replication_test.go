@@ -136,7 +136,7 @@ func TestReplicationPGReceiveWAL(t *testing.T) {
 	t.Logf("pg_receivewal got %d segments from %s to %s identical to PostgreSQL's; pg_waldump:\n%s", lastSeg-firstSeg+1, start, commit, wd)
 }
 
-func mustRead(t *testing.T, path string) []byte {
+func mustRead(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

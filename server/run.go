@@ -158,7 +158,8 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 	m.RegisterTimelines(timelineSamples(reg))
 
 	g, gctx := errgroup.WithContext(ctx)
-	h := &handler{reg: reg, metrics: m, log: log, heapLayout: cfg.InterpretedHeapLayout}
+	h := &handler{reg: reg, metrics: m, log: log, heapLayout: cfg.InterpretedHeapLayout,
+		copyWAL: cfg.ReplicationCopyWAL}
 	if cfg.WALReaderFanout {
 		h.hub = replication.NewReaderHub(cfg.MaxDeltaForFanout)
 	}

@@ -16,7 +16,7 @@ import (
 
 // startRun runs Run in the background and waits for its listeners. stop
 // cancels Run and returns its result; it may be called more than once.
-func startRun(t *testing.T, cfg Config) (addrs Addrs, stop func() error) {
+func startRun(t testing.TB, cfg Config) (addrs Addrs, stop func() error) {
 	t.Helper()
 	ready := make(chan Addrs, 1)
 	cfg.Ready = func(a Addrs) { ready <- a }

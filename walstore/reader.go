@@ -26,19 +26,28 @@ func (r *segReader) readAt(p []byte, lsn pgwal.LSN) (int, error) {
 	if rest := r.segSize - off; uint64(len(p)) > rest {
 		p = p[:rest]
 	}
-	if r.f == nil || r.segNo != segNo {
-		r.close()
-		f, err := openForRead(r.dir, segNo, r.segSize)
-		if err != nil {
-			return 0, err
-		}
-		r.f, r.segNo = f, segNo
+	f, err := r.file(segNo)
+	if err != nil {
+		return 0, err
 	}
-	n, err := r.f.ReadAt(p, int64(off))
+	n, err := f.ReadAt(p, int64(off))
 	if err == io.EOF && n == len(p) {
 		err = nil
 	}
 	return n, err
+}
+
+// file returns segNo's file, opening it as readAt does.
+func (r *segReader) file(segNo uint64) (*os.File, error) {
+	if r.f == nil || r.segNo != segNo {
+		r.close()
+		f, err := openForRead(r.dir, segNo, r.segSize)
+		if err != nil {
+			return nil, err
+		}
+		r.f, r.segNo = f, segNo
+	}
+	return r.f, nil
 }
 
 func (r *segReader) close() {
@@ -98,6 +107,32 @@ func (r *Reader) ReadAt(p []byte, lsn pgwal.LSN) (int, error) {
 		return 0, fmt.Errorf("%w: %s is before local_start_lsn %s", ErrNotFound, lsn, r.localStart)
 	}
 	return r.sr.readAt(p, lsn)
+}
+
+// SegmentFile returns the open segment file that holds all n WAL bytes at
+// lsn and lsn's offset in it, so a sender can pass them to sendfile
+// without reading them. ok is false when ReadAt must be used instead: the
+// bytes are synthetic (before timeline_start_lsn), lie before
+// local_start_lsn, cross a segment, the file cannot be opened (ReadAt
+// reports why) or is shorter than the range. The file is the one ReadAt
+// uses and stays valid across renames and removal; it belongs to the
+// Reader until the next ReadAt, SegmentFile or Close: do not close it,
+// move its offset or read outside the range. Like ReadAt, it must not be
+// asked for bytes beyond the flushed WAL.
+func (r *Reader) SegmentFile(lsn pgwal.LSN, n int) (f *os.File, off int64, ok bool) {
+	seg := r.cfg.SegSize
+	if seg == 0 || r.localStart == 0 || n <= 0 || lsn < r.timelineStart || lsn < r.localStart || lsn.SegmentOffset(seg)+uint64(n) > seg {
+		return nil, 0, false
+	}
+	f, err := r.sr.file(lsn.SegmentNumber(seg))
+	if err != nil {
+		return nil, 0, false
+	}
+	off = int64(lsn.SegmentOffset(seg))
+	if st, err := f.Stat(); err != nil || st.Size() < off+int64(n) {
+		return nil, 0, false
+	}
+	return f, off, true
 }
 
 // Close releases the open segment file.
