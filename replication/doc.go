@@ -36,7 +36,8 @@
 // reader a WALFileReader (walstore), a Commit-mode raw stream sends each
 // XLogData's WAL straight from the segment file with sendfile; message
 // bounds and bytes are those of the copying path, which Flush mode,
-// interpreted streams, synthetic bytes and Config.CopyWAL keep using.
+// interpreted streams, synthetic bytes and Config.ZeroCopy (off, or auto
+// for loopback clients) keep using.
 //
 // Interpreted streams (protocol=interpreted) call ServeInterpreted with the
 // same Config (Info.Kind = KindInterpreted, Info.Shard set) and an

@@ -64,10 +64,9 @@ type Config struct {
 	Logger     *slog.Logger     // nil discards
 	Now        func() time.Time // nil means time.Now
 
-	// CopyWAL turns zero-copy sends off: Commit-mode raw streams then read
-	// WAL into a buffer even when the stream is a FileStream and the
-	// reader a WALFileReader (benchmarks compare both).
-	CopyWAL bool
+	// ZeroCopy says when a Commit-mode raw stream over a FileStream, with
+	// a WALFileReader, sends WAL with sendfile (see ZeroCopyMode).
+	ZeroCopy ZeroCopyMode
 }
 
 func (c *Config) setDefaults() error {

@@ -70,15 +70,17 @@ func (s *fileStream) SendFile(header []byte, f *os.File, off int64, n int) error
 
 // TestZeroCopyPath: a Commit-mode vanilla stream over a FileStream sends
 // every chunk outside the synthetic bytes from the file, with the same
-// message bounds and bytes as the copying path; Flush mode, CopyWAL and a
-// stream that refuses files use the copying path.
+// message bounds and bytes as the copying path; Flush mode, ZeroCopyOff,
+// ZeroCopyAuto for a loopback client and a stream that refuses files use
+// the copying path.
 func TestZeroCopyPath(t *testing.T) {
 	const start, commit = pgwal.LSN(0x1FF0010), pgwal.LSN(0x2030000)
 	want := [][2]pgwal.LSN{{0x1FF0010, 0x2000000}, {0x2000000, 0x2020000}, {0x2020000, 0x2030000}}
 	tests := []struct {
 		name      string
 		flush     bool
-		copyWAL   bool
+		mode      ZeroCopyMode
+		addr      string // the client's address; "" is not loopback
 		refuse    bool
 		synthetic pgwal.LSN // bytes after the WAL base only ReadAt serves
 		files     int64
@@ -86,7 +88,11 @@ func TestZeroCopyPath(t *testing.T) {
 		{name: "commit", files: 3},
 		{name: "synthetic first chunk", synthetic: 0x20, files: 2},
 		{name: "flush mode", flush: true},
-		{name: "CopyWAL", copyWAL: true},
+		{name: "off", mode: ZeroCopyOff},
+		{name: "auto, loopback client", addr: "127.0.0.1:5432"},
+		{name: "auto, IPv6 loopback client", addr: "[::1]:5432"},
+		{name: "auto, remote client", addr: "10.1.2.3:5432", files: 3},
+		{name: "on, loopback client", mode: ZeroCopyOn, addr: "127.0.0.1:5432", files: 3},
 		{name: "refused", refuse: true},
 	}
 	for _, tt := range tests {
@@ -100,7 +106,8 @@ func TestZeroCopyPath(t *testing.T) {
 			h := newHarness(t, o)
 			fw := newFileWAL(t, h.wal, tt.synthetic)
 			h.cfg.OpenReader = func(pgwal.LSN) (WALReader, error) { return fw, nil }
-			h.cfg.CopyWAL = tt.copyWAL
+			h.cfg.ZeroCopy = tt.mode
+			h.cfg.Info.Addr = tt.addr
 			fs := &fileStream{fakeStream: h.stream, refuse: tt.refuse}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()

@@ -1,11 +1,13 @@
 package server
 
 import (
-	"github.com/walkeeper/walkeeper/interpreted"
 	"io"
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/walkeeper/walkeeper/interpreted"
+	"github.com/walkeeper/walkeeper/replication"
 )
 
 // Defaults, as Neon's safekeeper has them.
@@ -52,10 +54,10 @@ type Config struct {
 	// MaxDeltaForFanout is --max-delta-for-fanout: a stream joins a shared
 	// reader only within this many bytes of it (0: any distance).
 	MaxDeltaForFanout uint64
-	// ReplicationCopyWAL sends raw START_REPLICATION WAL through a
-	// user-space buffer instead of sendfile (replication.Config.CopyWAL).
-	// No flag: benchmarks set it to compare both paths.
-	ReplicationCopyWAL bool
+	// ReplicationSendfile is --replication-sendfile: when raw
+	// START_REPLICATION streams send WAL with sendfile (auto, the zero
+	// value: except to loopback clients; on; off).
+	ReplicationSendfile replication.ZeroCopyMode
 	// LogFormat is "plain" or "json".
 	LogFormat string
 	// LogOutput defaults to os.Stdout; Logger, if set, overrides both.

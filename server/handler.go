@@ -32,8 +32,8 @@ type handler struct {
 	heapLayout interpreted.HeapLayout
 	// hub shares interpreted readers between shards (nil: no fan-out).
 	hub *replication.ReaderHub
-	// copyWAL is Config.ReplicationCopyWAL.
-	copyWAL bool
+	// zeroCopy is Config.ReplicationSendfile.
+	zeroCopy replication.ZeroCopyMode
 }
 
 var _ pgwire.Handler = (*handler)(nil)
@@ -133,7 +133,7 @@ func (h *handler) StartReplication(ctx context.Context, s *pgwire.Session, opts 
 		SegmentSize: uint64(tl.State().Server.WalSegSize),
 		WALReaders:  h.metrics.WALReaders,
 		Logger:      s.Logger,
-		CopyWAL:     h.copyWAL,
+		ZeroCopy:    h.zeroCopy,
 	}
 	if ic != nil {
 		err = replication.ServeInterpreted(ctx, cfg, *ic, replStream{cb})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/walkeeper/walkeeper/pgwal"
 	"github.com/walkeeper/walkeeper/proposer"
+	"github.com/walkeeper/walkeeper/replication"
 	"github.com/walkeeper/walkeeper/walproto"
 )
 
@@ -29,7 +30,13 @@ import (
 // proposer of a new timeline starting at start.
 func replServer(ctx context.Context, t testing.TB, p *primary, start pgwal.LSN, noSync, copyWAL bool) (string, *proposer.Conn, func() error) {
 	t.Helper()
-	addrs, stop := startRun(t, Config{DataDir: t.TempDir(), ID: 1, NoSync: noSync, Logger: testLogger(t), ReplicationCopyWAL: copyWAL})
+	// The readers are on loopback, where the default (auto) copies: force
+	// the path under test.
+	mode := replication.ZeroCopyOn
+	if copyWAL {
+		mode = replication.ZeroCopyOff
+	}
+	addrs, stop := startRun(t, Config{DataDir: t.TempDir(), ID: 1, NoSync: noSync, Logger: testLogger(t), ReplicationSendfile: mode})
 	addr := addrs.PG.String()
 	prop, _ := dialProposer(ctx, t, addr, p.pgVersion, p.sysID, 1)
 	if err := prop.Elect(start, walproto.TermHistory{{Term: 1, LSN: start}}); err != nil {

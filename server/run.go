@@ -159,7 +159,7 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 
 	g, gctx := errgroup.WithContext(ctx)
 	h := &handler{reg: reg, metrics: m, log: log, heapLayout: cfg.InterpretedHeapLayout,
-		copyWAL: cfg.ReplicationCopyWAL}
+		zeroCopy: cfg.ReplicationSendfile}
 	if cfg.WALReaderFanout {
 		h.hub = replication.NewReaderHub(cfg.MaxDeltaForFanout)
 	}

@@ -8,13 +8,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/walkeeper/walkeeper/interpreted"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/walkeeper/walkeeper/controlfile"
+	"github.com/walkeeper/walkeeper/interpreted"
+	"github.com/walkeeper/walkeeper/replication"
 	"github.com/walkeeper/walkeeper/server"
 )
 
@@ -120,6 +121,11 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, string, error) 
 	})
 	fs.BoolVar(&cfg.WALReaderFanout, "wal-reader-fanout", false, "let the shards of a tenant share one interpreted WAL reader (one decode per timeline)")
 	fs.Uint64Var(&cfg.MaxDeltaForFanout, "max-delta-for-fanout", 0, "with --wal-reader-fanout, join a shared reader only if its position is within this many `bytes` of the stream's start (0: any)")
+	fs.Func("replication-sendfile", "`mode` of raw START_REPLICATION sends: auto (default: sendfile, except to clients on a loopback address, which receive faster from a copy), on or off", func(v string) error {
+		m, err := replication.ParseZeroCopyMode(v)
+		cfg.ReplicationSendfile = m
+		return err
+	})
 	fs.StringVar(&cfg.LogFormat, "log-format", server.DefaultLogFormat, "log `format`: plain (key=value text) or json, to stdout")
 	fs.StringVar(&dump, "dump-control-file", "", "print the control file at `path` as JSON and exit")
 	if err := fs.Parse(args); err != nil {
