@@ -34,6 +34,9 @@ type SessionMetrics struct {
 type inbound struct {
 	msg  walproto.ProposerMessage
 	size int
+	// owned is the payload msg was parsed from when the stream handed it
+	// over (OwnedStream), for Recycle after an AppendRequest; else nil.
+	owned []byte
 }
 
 func (m *SessionMetrics) queued(in inbound, sign float64) {

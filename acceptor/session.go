@@ -174,11 +174,14 @@ func (s *Session) recv() (inbound, error) {
 	if err != nil {
 		return inbound{}, netError{err}
 	}
-	if !isOwned {
+	var own []byte
+	if isOwned {
+		own = b
+	} else {
 		b = bytes.Clone(b)
 	}
 	m, err := walproto.ParseProposerMessage(s.ProtoVersion, b)
-	return inbound{msg: m, size: len(b)}, err
+	return inbound{msg: m, size: len(b), owned: own}, err
 }
 
 // readLoop is the network reader: it queues first and then every message

@@ -586,6 +586,52 @@ func TestSessionOwnedStream(t *testing.T) {
 	}
 }
 
+// recyclingStream is an ownedStream that also takes payloads back
+// (acceptor.Recycler): it zeroes each one, so that WAL read from a payload
+// after it was recycled reaches the store as zeros.
+type recyclingStream struct {
+	*ownedStream
+	mu       sync.Mutex
+	recycled int
+}
+
+func (s *recyclingStream) Recycle(p []byte) {
+	clear(p)
+	s.mu.Lock()
+	s.recycled++
+	s.mu.Unlock()
+}
+
+// TestSessionRecycle: the session hands each AppendRequest's payload back
+// once its WAL is written, only then (the WAL the store got is intact) and
+// only AppendRequests (the greeting, vote and elected are not recycled).
+func TestSessionRecycle(t *testing.T) {
+	t.Parallel()
+	wal := newFakeWAL()
+	wal.keepData = true
+	h := newHarness(t, wal)
+	rs := &recyclingStream{ownedStream: &ownedStream{fakeStream: h.stream}}
+	h.sess.Stream = rs
+	h.start()
+	h.handshake(0x1000028)
+	a1, a2, a3 := tvAppend(1, 0x1000028, 0x128, 0), tvAppend(1, 0x1000150, 0x2000, 0), tvAppend(1, 0x1002150, 8, 0x1002150)
+	h.push(a1, a2, a3)
+	h.waitFor("WAL", func() bool { return h.wal.FlushRecordLSN() == 0x1002158 })
+	h.eof()
+	if err := h.wait(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	want := append(append(slices.Clone(a1.WAL), a2.WAL...), a3.WAL...)
+	if !bytes.Equal(h.wal.data, want) {
+		t.Fatal("WAL bytes differ from what was sent: a payload was recycled before its WAL was written")
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.recycled != 3 {
+		t.Fatalf("%d payloads recycled, want the 3 AppendRequests", rs.recycled)
+	}
+}
+
 // TestSessionQueueByteBudget: the inbound queue is bounded by payload bytes
 // as well as by count. With the WAL store stuck and a budget of ten
 // messages, the reader stops after ten queued payloads, far below

@@ -31,3 +31,11 @@ type OwnedStream interface {
 	Stream
 	RecvOwned() ([]byte, error)
 }
+
+// Recycler is an OwnedStream that takes payloads back for reuse: after an
+// AppendRequest has been processed (its WAL written, or refused) the
+// session hands its payload to Recycle and never touches it again. Other
+// messages are not recycled, since what they parse into may alias them.
+type Recycler interface {
+	Recycle(payload []byte)
+}

@@ -45,10 +45,14 @@ loop:
 				}
 				s.Metrics.queued(m, -1)
 				s.dequeued(m)
-				if _, isAppend := m.msg.(walproto.AppendRequest); isAppend {
+				_, isAppend := m.msg.(walproto.AppendRequest)
+				if isAppend {
 					dirty = true
 				}
 				reply, ok, err = process(core, m.msg)
+				if isAppend {
+					s.recycle(m)
+				}
 				if _, elected := m.msg.(walproto.ProposerElected); elected && err == nil && s.OnElected != nil {
 					s.OnElected()
 				}
@@ -106,4 +110,13 @@ func process(core *Core, m walproto.ProposerMessage) (walproto.AcceptorMessage, 
 		return r, ok, err
 	}
 	return nil, false, fmt.Errorf("unexpected message %T", m)
+}
+
+// recycle hands an AppendRequest's payload back to the stream once the
+// request is processed: walstore has written the WAL (or the request was
+// refused) and keeps no reference to it.
+func (s *Session) recycle(m inbound) {
+	if r, ok := s.Stream.(Recycler); ok && m.owned != nil {
+		r.Recycle(m.owned)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/walkeeper/walkeeper/acceptor"
@@ -312,8 +313,56 @@ func (c *copyStream) Recv() ([]byte, error) {
 }
 
 // RecvOwned makes copyStream an acceptor.OwnedStream: pgwire copies each
-// payload out of its read buffer into a fresh slice the session keeps.
-func (c *copyStream) RecvOwned() ([]byte, error) { return c.receive(nil) }
+// payload out of its read buffer into a slice the session keeps, taken
+// from recvBufs.
+func (c *copyStream) RecvOwned() ([]byte, error) {
+	bp := recvBufs.Get().(*[]byte)
+	p, err := c.receive((*bp)[:0])
+	if err != nil || cap(p) != recvBufSize {
+		recvBufs.Put(bp) // unused, or p outgrew it
+		return p, err
+	}
+	*bp = nil
+	recvPtrs.Put(bp)
+	return p, nil
+}
+
+// Recycle makes copyStream an acceptor.Recycler: a processed
+// AppendRequest's payload goes back to recvBufs for the next RecvOwned of
+// any connection.
+func (c *copyStream) Recycle(p []byte) {
+	if cap(p) != recvBufSize {
+		return
+	}
+	if scribbleRecycled {
+		clear(p[:cap(p)])
+	}
+	bp := recvPtrs.Get().(*[]byte)
+	*bp = p[:0]
+	recvBufs.Put(bp)
+}
+
+// recvBufSize is the capacity of pooled receive buffers: an AppendRequest
+// header plus the largest WAL it may carry (128 KiB), with room to spare.
+// Larger messages get a buffer of their own that is not pooled.
+const recvBufSize = walproto.MaxWALPerAppend + 4096
+
+// recvBufs pools receive buffers across connections, so that ingesting
+// WAL does not allocate (and the GC does not scan and zero) 128 KiB per
+// AppendRequest; recvPtrs holds the empty *[]byte boxes, so that moving a
+// buffer in and out of the pool allocates nothing either.
+var (
+	recvBufs = sync.Pool{New: func() any {
+		b := make([]byte, 0, recvBufSize)
+		return &b
+	}}
+	recvPtrs = sync.Pool{New: func() any { return new([]byte) }}
+)
+
+// scribbleRecycled makes Recycle zero every buffer it takes back, so that
+// a test in which anything still read a recycled payload sees zeros
+// instead of the WAL it expects (set by this package's TestMain).
+var scribbleRecycled bool
 
 func (c *copyStream) receive(dst []byte) ([]byte, error) {
 	p, err := c.cb.ReceiveAppend(dst)
