@@ -9,7 +9,8 @@ import (
 
 // ErrNoSendfile is returned by CopyBoth.SendFile, having sent nothing, when
 // the connection cannot take file bytes without a copy (not a socket, TLS,
-// not Linux). The caller then sends the bytes with Send.
+// not Linux, or the kernel refused sendfile on an earlier call), and for
+// an empty range. The caller then sends the bytes with Send.
 var ErrNoSendfile = errors.New("connection does not support sendfile")
 
 // Payload bytes CopyBoth.SendFile moved, process-wide: with sendfile, and

@@ -24,6 +24,10 @@ type fileSender struct {
 	sendFn    func(fd uintptr) bool
 	controlFn func(fd uintptr)
 	src       int // the file descriptor during controlFn
+
+	// refusedOnce is set after the kernel refused sendfile: later calls
+	// send nothing and return ErrNoSendfile, so the caller copies.
+	refusedOnce bool
 }
 
 // fileSenderLocked returns the writer's sendfile state, or nil when its
@@ -55,7 +59,8 @@ func (w *writer) sendFile(header []byte, f *os.File, off int64, n int) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	fs := w.fileSenderLocked()
-	if fs == nil {
+	if fs == nil || fs.refusedOnce || n <= 0 {
+		// n == 0 would leave the MSG_MORE header waiting in the kernel.
 		return ErrNoSendfile
 	}
 	if fs.f != f {
@@ -75,6 +80,7 @@ func (w *writer) sendFile(header []byte, f *os.File, off int64, n int) error {
 	w.resetBuf()
 	if err == nil {
 		if err = fs.sendFileBytes(off, n); err != nil && refused(err) {
+			fs.refusedOnce = true
 			err = w.copyFileBytes(f, fs.off, int(fs.end-fs.off))
 		}
 	}

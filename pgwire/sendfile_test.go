@@ -167,3 +167,22 @@ func TestSendFileAllocs(t *testing.T) {
 		t.Fatalf("%.1f allocations per sendFile", allocs)
 	}
 }
+
+// TestSendFileEmpty: a send of no file bytes is refused with nothing sent
+// (the header would wait in the kernel behind MSG_MORE), and the writer
+// still works.
+func TestSendFileEmpty(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("sendfile is Linux only")
+	}
+	srv, cli := tcpPair(t)
+	go func() { _, _ = io.Copy(io.Discard, cli) }()
+	f, _ := randomFile(t, 1000)
+	w := newWriter(srv, 10*time.Second)
+	if err := w.sendFile([]byte{'w'}, f, 0, 0); !errors.Is(err, ErrNoSendfile) {
+		t.Fatalf("sendFile of 0 bytes: %v, want ErrNoSendfile", err)
+	}
+	if err := w.sendCopyData([]byte("x")); err != nil {
+		t.Fatalf("the writer broke after a refused empty send: %v", err)
+	}
+}

@@ -3,8 +3,9 @@ package crc32c
 import "golang.org/x/sys/cpu"
 
 // useFold selects the folding path: it needs AVX-512 (with the OS saving
-// its registers, which cpu checks) and VPCLMULQDQ.
-var useFold = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPCLMULQDQ
+// its registers, which cpu checks) and VPCLMULQDQ for the 512-bit folds,
+// PCLMULQDQ for the 128-bit ones and SSE4.2 for the CRC32 instruction.
+var useFold = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPCLMULQDQ && cpu.X86.HasPCLMULQDQ && cpu.X86.HasSSE42
 
 // minFold is the shortest input folded: the four 512-bit registers the
 // method starts from.
