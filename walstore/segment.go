@@ -71,9 +71,11 @@ func openForWrite(dir string, segNo, segSize uint64) (f *os.File, partial bool, 
 }
 
 // openForRead opens segment segNo for reading: .partial first, then the
-// full name (the readers' order, §1.2).
+// full name (the readers' order, §1.2), then .partial once more: a
+// Truncate may rename a full segment back to .partial between the first
+// two tries, and a segment completed meanwhile is found by the second.
 func openForRead(dir string, segNo, segSize uint64) (*os.File, error) {
-	for _, partial := range []bool{true, false} {
+	for _, partial := range []bool{true, false, true} {
 		f, err := os.Open(segPath(dir, segNo, segSize, partial))
 		if err == nil {
 			return f, nil
