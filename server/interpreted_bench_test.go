@@ -72,9 +72,16 @@ func TestBenchInterpreted(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	t0 := time.Now()
-	wire1 := streamWire(ctx, t, addr, start, commit, []shard.Identity{shard.Unsharded()})
-	e2e := time.Since(t0)
+	// The 1-shard stream five times: its median is the end-to-end rate.
+	var wire1 int
+	var e2es []time.Duration
+	for range 5 {
+		t0 := time.Now()
+		wire1 = streamWire(ctx, t, addr, start, commit, []shard.Identity{shard.Unsharded()})
+		e2es = append(e2es, time.Since(t0))
+	}
+	slices.Sort(e2es)
+	e2e := e2es[len(e2es)/2]
 	var shards8 []shard.Identity
 	for n := range uint8(8) {
 		s, _ := shard.NewIdentity(n, 8, shard.DefaultStripeSize)
@@ -83,7 +90,8 @@ func TestBenchInterpreted(t *testing.T) {
 	wire8 := streamWire(ctx, t, addr, start, commit, shards8)
 	fmt.Printf("%-66s %10.0f %10.0f %7.3f %s\n", "bytes on the wire, 1 shard (protobuf+zstd 1) vs raw WAL", float64(wire1), raw, float64(wire1)/raw, "<= 0.2")
 	fmt.Printf("%-66s %10.0f %10.0f %7.3f %s\n", "bytes on the wire, 8 shards summed vs raw WAL", float64(wire8), raw, float64(wire8)/raw, "")
-	fmt.Printf("%-66s %10.1f %10s %7s %s\n", "end to end over TCP, 1 shard, MB of WAL/s (incl. connect)", raw/1e6/e2e.Seconds(), "", "", "")
+	fmt.Printf("%-66s %10.1f %10s %7s %s\n", "end to end over TCP, 1 shard, MB of WAL/s (incl. connect), median of 5", raw/1e6/e2e.Seconds(),
+		fmt.Sprintf("%.0f–%.0f", raw/1e6/e2es[len(e2es)-1].Seconds(), raw/1e6/e2es[0].Seconds()), "", "")
 }
 
 // TestBenchInterpretedSaved prints the in-process figures of
