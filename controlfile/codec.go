@@ -4,10 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"time"
 
 	"github.com/walkeeper/walkeeper/ids"
+	"github.com/walkeeper/walkeeper/internal/crc32c"
 	"github.com/walkeeper/walkeeper/pgwal"
 )
 
@@ -27,8 +27,6 @@ var (
 	ErrUnsupportedVersion = errors.New("unsupported safekeeper control file version")
 	ErrCorrupt            = errors.New("malformed safekeeper control file")
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // maxCreationSecs bounds creation_ts on decode so that every accepted value
 // survives a time.Time round trip (year ~36800).
@@ -52,7 +50,7 @@ func AppendState(dst []byte, s *State) []byte {
 		dst = appendU32(dst, Version)
 		dst = appendBodyV10(dst, s)
 	}
-	return appendU32(dst, crc32.Checksum(dst[start:], castagnoli))
+	return appendU32(dst, crc32c.Checksum(dst[start:]))
 }
 
 func encodedSizeHint(s *State) int {
@@ -162,7 +160,7 @@ func Decode(b []byte) (*State, error) {
 	}
 	data := b[:len(b)-checksumSize]
 	want := binary.LittleEndian.Uint32(b[len(data):])
-	if got := crc32.Checksum(data, castagnoli); got != want {
+	if got := crc32c.Checksum(data); got != want {
 		return nil, fmt.Errorf("%w: expected %d got %d", ErrChecksum, want, got)
 	}
 	if len(data) < headerSize {
