@@ -16,6 +16,7 @@ type segReader struct {
 	segSize uint64
 	f       *os.File
 	segNo   uint64
+	full    bool // f was seen at full segment size, which it keeps
 }
 
 // readAt reads up to len(p) bytes at lsn without crossing a segment
@@ -45,9 +46,28 @@ func (r *segReader) file(segNo uint64) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.f, r.segNo = f, segNo
+		r.f, r.segNo, r.full = f, segNo, false
 	}
 	return r.f, nil
+}
+
+// covers reports whether the open file holds [off, off+n). Segments are
+// preallocated to full size; only a truncation cuts one, for a moment and
+// at the truncation point, which is never below commit_lsn and so never
+// inside a range a Commit-mode reader asks for. Once the file was seen at
+// full size, no stat per message is needed.
+func (r *segReader) covers(off int64, n int) bool {
+	if !r.full {
+		st, err := r.f.Stat()
+		if err != nil {
+			return false
+		}
+		r.full = uint64(st.Size()) >= r.segSize
+		if !r.full {
+			return st.Size() >= off+int64(n)
+		}
+	}
+	return off+int64(n) <= int64(r.segSize)
 }
 
 func (r *segReader) close() {
@@ -129,7 +149,7 @@ func (r *Reader) SegmentFile(lsn pgwal.LSN, n int) (f *os.File, off int64, ok bo
 		return nil, 0, false
 	}
 	off = int64(lsn.SegmentOffset(seg))
-	if st, err := f.Stat(); err != nil || st.Size() < off+int64(n) {
+	if !r.sr.covers(off, n) {
 		return nil, 0, false
 	}
 	return f, off, true
