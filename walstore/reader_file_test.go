@@ -13,21 +13,8 @@ import (
 // wholly in one local segment file, at the offset ReadAt reads from.
 func TestReaderSegmentFile(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	s := openFake(t, dir, 0)
-	const segStart = pgwal.LSN(2 * testSeg)
-	tlStart := segStart + 2*pgwal.XLogBlockSize + 320
-	if err := s.InitializeFirstSegment(tlStart); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Truncate(tlStart); err != nil {
-		t.Fatal(err)
-	}
-	data := fakeWAL(tlStart, 2*testSeg)
-	end := writeChunks(t, s, rand.New(rand.NewPCG(9, 9)), tlStart, data)
-	if err := s.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	tl := newReaderTimeline(t, rand.New(rand.NewPCG(9, 9)))
+	s, dir, segStart, tlStart, data, end := tl.s, tl.dir, tl.segStart, tl.tlStart, tl.data, tl.end
 	r := s.NewReader(tlStart, tlStart)
 	defer r.Close()
 	tests := []struct {

@@ -13,23 +13,41 @@ import (
 	"github.com/walkeeper/walkeeper/pgwal"
 )
 
+// readerTimeline is a store whose timeline starts mid-segment (segment 2,
+// two pages and 320 bytes in), with two segments of fake WAL written in
+// random chunks from rng and flushed, for the Reader tests.
+type readerTimeline struct {
+	s        *Store
+	dir      string
+	segStart pgwal.LSN // the first segment's start
+	tlStart  pgwal.LSN // timeline_start_lsn
+	data     []byte    // the WAL from tlStart
+	end      pgwal.LSN
+}
+
+func newReaderTimeline(t *testing.T, rng *rand.Rand) readerTimeline {
+	t.Helper()
+	tl := readerTimeline{dir: t.TempDir(), segStart: 2 * testSeg}
+	tl.s = openFake(t, tl.dir, 0)
+	tl.tlStart = tl.segStart + 2*pgwal.XLogBlockSize + 320
+	if err := tl.s.InitializeFirstSegment(tl.tlStart); err != nil {
+		t.Fatal(err)
+	}
+	if err := tl.s.Truncate(tl.tlStart); err != nil {
+		t.Fatal(err)
+	}
+	tl.data = fakeWAL(tl.tlStart, 2*testSeg)
+	tl.end = writeChunks(t, tl.s, rng, tl.tlStart, tl.data)
+	if err := tl.s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return tl
+}
+
 func TestReaderPrefixAndErrors(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	s := openFake(t, dir, 0)
-	const segStart = pgwal.LSN(2 * testSeg)
-	tlStart := segStart + 2*pgwal.XLogBlockSize + 320
-	if err := s.InitializeFirstSegment(tlStart); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Truncate(tlStart); err != nil {
-		t.Fatal(err)
-	}
-	data := fakeWAL(tlStart, 2*testSeg)
-	end := writeChunks(t, s, rand.New(rand.NewPCG(8, 8)), tlStart, data)
-	if err := s.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	tl := newReaderTimeline(t, rand.New(rand.NewPCG(8, 8)))
+	s, segStart, tlStart, data, end := tl.s, tl.segStart, tl.tlStart, tl.data, tl.end
 	prefix := pgwal.AppendSegmentPrefix(nil, tlStart, s.cfg.SystemID, testSeg, s.cfg.PGVersion)
 
 	r := s.NewReader(tlStart, tlStart)
