@@ -85,59 +85,53 @@ func BenchmarkDecodeRecord(b *testing.B) {
 }
 
 // BenchmarkBoundaryDecoder is BenchmarkDecoder for the BoundaryDecoder,
-// which walstore uses: same WAL shapes, same chunk sizes.
+// which walstore uses: same WAL shapes, same chunk sizes, read with Next
+// (a Record per record) or with Scan (one call per chunk, as walstore
+// decodes each write).
 func BenchmarkBoundaryDecoder(b *testing.B) {
 	for _, shape := range benchShapes {
 		start, wal, count := benchWAL(16<<20, shape.sizes)
 		for _, chunk := range []int{8 << 10, MaxSendSize, 1 << 20} {
-			b.Run(fmt.Sprintf("%s/chunk=%d", shape.name, chunk), func(b *testing.B) {
-				b.SetBytes(int64(len(wal)))
-				b.ReportAllocs()
-				for b.Loop() {
-					d := NewBoundaryDecoder(start, 15, DefaultSegmentSize)
-					n := 0
-					for off := 0; off < len(wal); off += chunk {
-						d.Feed(wal[off:min(off+chunk, len(wal))])
-						for {
-							_, ok, err := d.Next()
-							if err != nil {
-								b.Fatal(err)
-							}
-							if !ok {
-								break
-							}
-							n++
+			for _, api := range []string{"next", "scan"} {
+				b.Run(fmt.Sprintf("%s/chunk=%d/%s", shape.name, chunk, api), func(b *testing.B) {
+					b.SetBytes(int64(len(wal)))
+					b.ReportAllocs()
+					for b.Loop() {
+						d := NewBoundaryDecoder(start, 15, DefaultSegmentSize)
+						n := 0
+						for off := 0; off < len(wal); off += chunk {
+							end := min(off+chunk, len(wal))
+							d.Feed(wal[off:end])
+							n += drainBoundaries(b, d, api == "scan", start+LSN(end))
+						}
+						if api == "next" && n != count {
+							b.Fatalf("decoded %d records, wrote %d", n, count)
 						}
 					}
-					if n != count {
-						b.Fatalf("decoded %d records, wrote %d", n, count)
-					}
-				}
-			})
+				})
+			}
 		}
 	}
 }
 
-// BenchmarkBoundaryScan is BenchmarkBoundaryDecoder through Scan, one call
-// per chunk, as walstore decodes each write.
-func BenchmarkBoundaryScan(b *testing.B) {
-	for _, shape := range benchShapes {
-		start, wal, _ := benchWAL(16<<20, shape.sizes)
-		for _, chunk := range []int{8 << 10, MaxSendSize, 1 << 20} {
-			b.Run(fmt.Sprintf("%s/chunk=%d", shape.name, chunk), func(b *testing.B) {
-				b.SetBytes(int64(len(wal)))
-				b.ReportAllocs()
-				for b.Loop() {
-					d := NewBoundaryDecoder(start, 15, DefaultSegmentSize)
-					for off := 0; off < len(wal); off += chunk {
-						end := min(off+chunk, len(wal))
-						d.Feed(wal[off:end])
-						if _, _, err := d.Scan(start + LSN(end)); err != nil {
-							b.Fatal(err)
-						}
-					}
-				}
-			})
+// drainBoundaries consumes what d was fed, with Scan or with Next, and
+// returns how many records Next returned (0 with Scan).
+func drainBoundaries(b *testing.B, d *BoundaryDecoder, scan bool, bound LSN) int {
+	if scan {
+		if _, _, err := d.Scan(bound); err != nil {
+			b.Fatal(err)
 		}
+		return 0
+	}
+	n := 0
+	for {
+		_, ok, err := d.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !ok {
+			return n
+		}
+		n++
 	}
 }
