@@ -35,6 +35,11 @@ type Store struct {
 	cur    *os.File // the .partial being written, nil if none is open
 	curSeg uint64
 
+	// Early writeback (startWriteback): the segment and the offset in it
+	// below which the kernel was last asked to start writing.
+	wbSeg  uint64
+	wbFrom uint64
+
 	dec     recordDecoder // nil until the first Write after a (re)start
 	decNext pgwal.LSN     // LSN of the next byte the decoder expects
 
@@ -51,7 +56,7 @@ func Open(cfg Config, commitLSN, timelineStartLSN pgwal.LSN) (*Store, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, log: cfg.logger(), syncer: &syncer{noSync: cfg.NoSync}}
+	s := &Store{cfg: cfg, log: cfg.logger(), syncer: &syncer{noSync: cfg.NoSync}, wbSeg: noSegment}
 	s.systemID.Store(cfg.SystemID)
 	s.pgVersion.Store(cfg.PGVersion)
 	s.pending.Store(true)

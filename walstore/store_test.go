@@ -275,3 +275,59 @@ func TestOpenChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestStartWriteback checks the early writeback requests: page-aligned,
+// contiguous, never beyond the written end, one per writebackEvery bytes
+// or so, restarted in each segment, and none under NoSync.
+func TestStartWriteback(t *testing.T) {
+	t.Parallel()
+	const seg = 4 * writebackEvery
+	for _, noSync := range []bool{false, true} {
+		cfg := fakeConfig(t.TempDir(), seg)
+		cfg.NoSync = noSync
+		s, err := Open(cfg, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := pgwal.LSN(seg + 1000)
+		if err := s.Truncate(start); err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(3, 4))
+		pos, data := start, fakeWAL(start, 2*seg)
+		prevSeg, prevFrom := s.wbSeg, s.wbFrom
+		for len(data) > 0 {
+			n := min(len(data), 1+rng.IntN(300<<10))
+			if err := s.Write(pos, data[:n]); err != nil {
+				t.Fatal(err)
+			}
+			pos += pgwal.LSN(n)
+			data = data[n:]
+			if noSync {
+				continue
+			}
+			end := (pos - 1).SegmentOffset(seg) + 1 // in the last written segment
+			switch {
+			case s.wbSeg != (pos - 1).SegmentNumber(seg):
+				t.Fatalf("at %s: writeback segment %d", pos, s.wbSeg)
+			case s.wbFrom%writebackPage != 0 || s.wbFrom > end:
+				t.Fatalf("at %s: writeback started up to %d, written to %d", pos, s.wbFrom, end)
+			case end&^(writebackPage-1) >= s.wbFrom+writebackEvery:
+				t.Fatalf("at %s: %d bytes written since writeback up to %d", pos, end, s.wbFrom)
+			case s.wbSeg == prevSeg && s.wbFrom < prevFrom:
+				t.Fatalf("at %s: writeback went back from %d to %d", pos, prevFrom, s.wbFrom)
+			}
+			prevSeg, prevFrom = s.wbSeg, s.wbFrom
+		}
+		got := s.syncer.writebacks.Load()
+		switch {
+		case noSync && got != 0:
+			t.Fatalf("NoSync: %d writeback requests", got)
+		case !noSync && (got < 6 || got > 8):
+			t.Fatalf("%d writeback requests over two segments of %d", got, seg)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -11,8 +11,9 @@ import (
 // syncer performs every fsync and fdatasync of a store, or none of them
 // under NoSync (--no-sync changes nothing else).
 type syncer struct {
-	noSync bool
-	calls  atomic.Int64 // syncs done, for tests
+	noSync     bool
+	calls      atomic.Int64 // syncs done, for tests
+	writebacks atomic.Int64 // writeback requests, for tests
 }
 
 // fdatasync makes f's data durable (the size never changes after
@@ -23,6 +24,18 @@ func (y *syncer) fdatasync(f *os.File) error {
 	}
 	y.calls.Add(1)
 	return fdatasync(f)
+}
+
+// writeback starts writing f's dirty pages in [off, off+n) to disk
+// without waiting (Store.startWriteback says why). Like a sync, it is
+// skipped under NoSync. It reports no error: it makes nothing durable, and
+// a failing disk fails the next fdatasync.
+func (y *syncer) writeback(f *os.File, off, n uint64) {
+	if y.noSync {
+		return
+	}
+	y.writebacks.Add(1)
+	startWriteback(f, int64(off), int64(n))
 }
 
 // fsync makes f's data and metadata (its size) durable.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // preallocate reserves size bytes for f with fallocate(2) so that writes
@@ -39,4 +41,15 @@ func fdatasync(f *os.File) error {
 			return nil
 		}
 	}
+}
+
+// writebackPage is the unit startWriteback rounds to: a page of the page
+// cache, so that a request never covers the last, still growing page.
+const writebackPage = 4096
+
+// startWriteback starts asynchronous writeback of f's dirty pages in
+// [off, off+n) with sync_file_range(SYNC_FILE_RANGE_WRITE): it neither
+// waits for the I/O nor makes anything durable.
+func startWriteback(f *os.File, off, n int64) {
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }

@@ -19,3 +19,10 @@ func preallocate(f *os.File, size int64) error {
 
 // fdatasync falls back to fsync where fdatasync(2) is not available.
 func fdatasync(f *os.File) error { return f.Sync() }
+
+// writebackPage is the unit startWriteback rounds to.
+const writebackPage = 4096
+
+// startWriteback does nothing where sync_file_range(2) is not available:
+// the next fdatasync writes everything.
+func startWriteback(f *os.File, off, n int64) {}
