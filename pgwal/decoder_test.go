@@ -300,3 +300,24 @@ func TestDecoderBufferBounded(t *testing.T) {
 		t.Fatalf("%d records, want %d", n, len(want))
 	}
 }
+
+// TestIsSwitch checks that XLOG_SWITCH is recognized as PostgreSQL does,
+// by the rmgr's bits of xl_info only: the low four bits are xloginsert's
+// flags (XLR_SPECIAL_REL_UPDATE, XLR_CHECK_CONSISTENCY).
+func TestIsSwitch(t *testing.T) {
+	for _, c := range []struct {
+		rmid, info uint8
+		want       bool
+	}{
+		{RMXLogID, XLogSwitch, true},
+		{RMXLogID, XLogSwitch | 0x01, true},
+		{RMXLogID, XLogSwitch | 0x02, true},
+		{RMXLogID, 0x50, false},
+		{RMXLogID, 0x00, false},
+		{RMHeapID, XLogSwitch, false},
+	} {
+		if got := (XLogRecord{RMID: c.rmid, Info: c.info}).IsSwitch(); got != c.want {
+			t.Errorf("rmid %d info %#x: IsSwitch %v, want %v", c.rmid, c.info, got, c.want)
+		}
+	}
+}

@@ -52,7 +52,9 @@ type XLogRecord struct {
 
 // IsSwitch reports whether the record is XLOG_SWITCH, tested exactly as the
 // reference does (rmid 0 and info 0x40, flag bits not masked).
-func (r XLogRecord) IsSwitch() bool { return r.RMID == RMXLogID && r.Info == XLogSwitch }
+func (r XLogRecord) IsSwitch() bool {
+	return r.RMID == RMXLogID && r.Info&XLRRmgrInfoMask == XLogSwitch
+}
 
 // AppendXLogRecord appends the 24-byte encoding of r (padding zeroed).
 func AppendXLogRecord(dst []byte, r XLogRecord) []byte {

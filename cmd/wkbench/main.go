@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"text/tabwriter"
 	"time"
 
@@ -50,6 +51,7 @@ func main() {
 	commits := flag.Int("commits", 300, "small appends per commit-latency round")
 	size := flag.Int("size", 256, "least bytes per small append (each ends at the next record boundary)")
 	dir := flag.String("dir", "", "directory for data (default: a new temp dir; use the disk you care about)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured rounds (client, servers and baselines, all in this process) to this file")
 	flag.Parse()
 	tb := &e2e.ProgramTB{}
 	code := 0
@@ -66,7 +68,7 @@ func main() {
 				panic(r)
 			}
 		}()
-		if err := run(tb, *rounds, *commits, *size, *dir); err != nil {
+		if err := run(tb, *rounds, *commits, *size, *dir, *cpuprofile); err != nil {
 			fmt.Fprintln(os.Stderr, "wkbench:", err)
 			code = 1
 		}
@@ -82,7 +84,7 @@ type figures struct {
 	ceiling                                          []float64 // MB/s
 }
 
-func run(tb *e2e.ProgramTB, rounds, commits, size int, dir string) error {
+func run(tb *e2e.ProgramTB, rounds, commits, size int, dir, cpuprofile string) error {
 	if dir == "" {
 		dir = tb.TempDir()
 	}
@@ -101,6 +103,17 @@ func run(tb *e2e.ProgramTB, rounds, commits, size int, dir string) error {
 	}
 	fmt.Fprintf(os.Stderr, "WAL %s..%s (%.1f MB), %d rounds\n", from, to, float64(to-from)/1e6, rounds)
 
+	if cpuprofile != "" {
+		pf, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var f figures
 	data := w.Bytes(from, to)
 	for r := 0; r < rounds; r++ {
