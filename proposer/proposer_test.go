@@ -463,3 +463,44 @@ func TestCloseUnblocksReceive(t *testing.T) {
 	}
 	f.wait(t)
 }
+
+// TestSendAppendGathered checks that an AppendRequest large enough to be
+// sent with its WAL gathered from the caller's slice (sendAppend) puts the
+// same frame on the wire as a copied one, in both versions, and that small
+// ones, which are copied, still follow correctly.
+func TestSendAppendGathered(t *testing.T) {
+	t.Parallel()
+	wal := make([]byte, 100<<10)
+	for i := range wal {
+		wal[i] = byte(i * 13)
+	}
+	for _, version := range []uint32{walproto.Version2, walproto.Version3} {
+		reqs := []walproto.AppendRequest{
+			{Generation: 1, Term: 6, BeginLSN: lsn150, EndLSN: lsn150 + pgwal.LSN(len(wal)), CommitLSN: lsn150, TruncateLSN: lsn28, WAL: wal},
+			{Generation: 1, Term: 6, BeginLSN: lsn150, EndLSN: lsn158, WAL: wal8},
+			{Generation: 1, Term: 6, BeginLSN: lsn150, EndLSN: lsn150 + gatherMin, WAL: wal[:gatherMin]},
+		}
+		f := &fake{script: func(fc *fakeConn) error {
+			for i, r := range reqs {
+				// The frames must follow one another exactly, or the
+				// lengths would not parse into these payloads.
+				if err := fc.expect(fmt.Sprintf("v%d append %d", version, i), walproto.AppendAppendRequest(nil, version, r)); err != nil {
+					return err
+				}
+			}
+			return fc.expectEnd()
+		}}
+		addr := startFake(t, f)
+		c := dial(t, addr, Config{ProtoVersion: version})
+		<-f.conn
+		for _, r := range reqs {
+			if err := c.Send(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f.wait(t)
+	}
+}
