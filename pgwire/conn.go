@@ -56,7 +56,7 @@ type conn struct {
 	srv       *Server
 	nc        net.Conn
 	r         *deadlineReader
-	be        *pgproto3.Backend // used only for receiving
+	fr        *frontendReader
 	w         *writer
 	log       *slog.Logger
 	sess      *Session
@@ -76,8 +76,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		w:   newWriter(nc, s.cfg.ReadTimeout),
 		log: s.log.With("conn_id", id),
 	}
-	c.be = pgproto3.NewBackend(c.r, io.Discard)
-	c.be.SetMaxBodyLen(MaxMessageBodyLen)
+	c.fr = newFrontendReader(c.r, MaxMessageBodyLen)
 	c.sess = &Session{ConnID: id, RemoteAddr: nc.RemoteAddr(), Logger: c.log}
 	return c
 }
@@ -160,8 +159,7 @@ func (c *conn) authenticate() error {
 	if err := c.w.send(&pgproto3.AuthenticationCleartextPassword{}); err != nil {
 		return err
 	}
-	_ = c.be.SetAuthType(pgproto3.AuthTypeCleartextPassword)
-	msg, err := c.be.Receive()
+	msg, err := c.fr.receive()
 	if err != nil {
 		return err
 	}
@@ -196,7 +194,7 @@ func (c *conn) checkToken(token string) (*auth.Claims, error) {
 // stream ends the connection.
 func (c *conn) loop(ctx context.Context) error {
 	for {
-		msg, err := c.be.Receive()
+		msg, err := c.fr.receive()
 		if err != nil {
 			return err
 		}

@@ -71,16 +71,27 @@ func (cb *CopyBoth) ReceiveAppend(dst []byte) ([]byte, error) {
 	if cb.gotDone.Load() {
 		return nil, io.EOF
 	}
-	msg, err := cb.c.be.Receive()
+	typ, n, err := cb.c.fr.header()
+	if err == nil && typ == 'd' {
+		dst, err = cb.c.fr.readCopyData(dst, n)
+	}
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, io.EOF
 		}
 		return nil, err
 	}
+	if typ == 'd' {
+		return dst, nil
+	}
+	msg, err := cb.c.fr.decode(typ, n)
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, io.EOF
+		}
+		return nil, err
+	}
 	switch m := msg.(type) {
-	case *pgproto3.CopyData:
-		return append(dst, m.Data...), nil
 	case *pgproto3.CopyDone:
 		cb.gotDone.Store(true)
 		return nil, io.EOF
