@@ -301,17 +301,17 @@ func TestDecoderBufferBounded(t *testing.T) {
 	}
 }
 
-// TestIsSwitch checks that XLOG_SWITCH is recognized as PostgreSQL does,
-// by the rmgr's bits of xl_info only: the low four bits are xloginsert's
-// flags (XLR_SPECIAL_REL_UPDATE, XLR_CHECK_CONSISTENCY).
+// TestIsSwitch checks that XLOG_SWITCH is recognized as Neon's
+// safekeeper does (is_xlog_switch_record): xl_info compared whole,
+// xloginsert's flag bits included, which PostgreSQL never sets on it.
 func TestIsSwitch(t *testing.T) {
 	for _, c := range []struct {
 		rmid, info uint8
 		want       bool
 	}{
 		{RMXLogID, XLogSwitch, true},
-		{RMXLogID, XLogSwitch | 0x01, true},
-		{RMXLogID, XLogSwitch | 0x02, true},
+		{RMXLogID, XLogSwitch | 0x01, false},
+		{RMXLogID, XLogSwitch | 0x02, false},
 		{RMXLogID, 0x50, false},
 		{RMXLogID, 0x00, false},
 		{RMHeapID, XLogSwitch, false},

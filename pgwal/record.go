@@ -51,10 +51,12 @@ type XLogRecord struct {
 }
 
 // IsSwitch reports whether the record is XLOG_SWITCH, tested exactly as the
-// reference does (rmid 0 and info 0x40, flag bits not masked).
-func (r XLogRecord) IsSwitch() bool {
-	return r.RMID == RMXLogID && r.Info&XLRRmgrInfoMask == XLogSwitch
-}
+// reference does (rmid 0 and info 0x40, flag bits not masked), so that
+// record boundaries, and with them flush_lsn, match a Neon safekeeper's.
+// PostgreSQL masks xloginsert's flag bits (XLR_INFO_MASK) first, but
+// never sets them on a switch record, so the two differ on crafted WAL
+// only.
+func (r XLogRecord) IsSwitch() bool { return r.RMID == RMXLogID && r.Info == XLogSwitch }
 
 // AppendXLogRecord appends the 24-byte encoding of r (padding zeroed).
 func AppendXLogRecord(dst []byte, r XLogRecord) []byte {
