@@ -37,8 +37,9 @@ type Store struct {
 
 	// Early writeback (startWriteback): the segment and the offset in it
 	// below which the kernel was last asked to start writing.
-	wbSeg  uint64
-	wbFrom uint64
+	wbSeg    uint64
+	wbFrom   uint64
+	wbFailed bool // a writeback request failed (logged once)
 
 	dec     recordDecoder // nil until the first Write after a (re)start
 	decNext pgwal.LSN     // LSN of the next byte the decoder expects

@@ -277,11 +277,13 @@ func TestOpenChecks(t *testing.T) {
 }
 
 // TestStartWriteback checks the early writeback requests: page-aligned,
-// contiguous, never beyond the written end, one per writebackEvery bytes
-// or so, restarted in each segment, and none under NoSync.
+// at least writebackEvery long, contiguous from the start of each segment
+// (and again after a truncation), never beyond what was written, about one
+// per writebackEvery bytes, and none under NoSync.
 func TestStartWriteback(t *testing.T) {
 	t.Parallel()
 	const seg = 4 * writebackEvery
+	type req struct{ seg, off, n uint64 }
 	for _, noSync := range []bool{false, true} {
 		cfg := fakeConfig(t.TempDir(), seg)
 		cfg.NoSync = noSync
@@ -289,42 +291,64 @@ func TestStartWriteback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var reqs []req
+		s.syncer.onWriteback = func(off, n uint64) { reqs = append(reqs, req{s.wbSeg, off, n}) }
 		start := pgwal.LSN(seg + 1000)
 		if err := s.Truncate(start); err != nil {
 			t.Fatal(err)
 		}
 		rng := rand.New(rand.NewPCG(3, 4))
-		pos, data := start, fakeWAL(start, 2*seg)
-		prevSeg, prevFrom := s.wbSeg, s.wbFrom
-		for len(data) > 0 {
-			n := min(len(data), 1+rng.IntN(300<<10))
-			if err := s.Write(pos, data[:n]); err != nil {
+		data := fakeWAL(start, 4*seg)
+		pos, off := start, 0
+		next := map[uint64]uint64{} // per segment: where the next request must start
+		checked := 0
+		write := func(n int) {
+			t.Helper()
+			if err := s.Write(pos, data[off:off+n]); err != nil {
 				t.Fatal(err)
 			}
 			pos += pgwal.LSN(n)
-			data = data[n:]
-			if noSync {
-				continue
+			off += n
+			last := (pos - 1).SegmentNumber(seg)
+			for _, r := range reqs[checked:] {
+				limit := uint64(seg)
+				if r.seg == last {
+					limit = (pos - 1).SegmentOffset(seg) + 1
+				}
+				switch {
+				case r.off%writebackPage != 0 || r.n%writebackPage != 0 || r.n < writebackEvery:
+					t.Fatalf("at %s: request %+v not page-aligned or short", pos, r)
+				case r.off != next[r.seg]:
+					t.Fatalf("at %s: request %+v, want it to start at %d", pos, r, next[r.seg])
+				case r.off+r.n > limit:
+					t.Fatalf("at %s: request %+v beyond the written %d", pos, r, limit)
+				}
+				next[r.seg] = r.off + r.n
 			}
-			end := (pos - 1).SegmentOffset(seg) + 1 // in the last written segment
-			switch {
-			case s.wbSeg != (pos - 1).SegmentNumber(seg):
-				t.Fatalf("at %s: writeback segment %d", pos, s.wbSeg)
-			case s.wbFrom%writebackPage != 0 || s.wbFrom > end:
-				t.Fatalf("at %s: writeback started up to %d, written to %d", pos, s.wbFrom, end)
-			case end&^(writebackPage-1) >= s.wbFrom+writebackEvery:
-				t.Fatalf("at %s: %d bytes written since writeback up to %d", pos, end, s.wbFrom)
-			case s.wbSeg == prevSeg && s.wbFrom < prevFrom:
-				t.Fatalf("at %s: writeback went back from %d to %d", pos, prevFrom, s.wbFrom)
-			}
-			prevSeg, prevFrom = s.wbSeg, s.wbFrom
+			checked = len(reqs)
 		}
-		got := s.syncer.writebacks.Load()
-		switch {
-		case noSync && got != 0:
-			t.Fatalf("NoSync: %d writeback requests", got)
-		case !noSync && (got < 6 || got > 8):
-			t.Fatalf("%d writeback requests over two segments of %d", got, seg)
+		for pos < start+pgwal.LSN(2*seg+3*writebackEvery) {
+			write(1 + rng.IntN(300<<10))
+		}
+		if !noSync && (len(reqs) < 8 || len(reqs) > 11) {
+			t.Fatalf("%d writeback requests over two segments of %d: %+v", len(reqs), seg, reqs)
+		}
+		// Back by two MiB within the current segment: its requests start
+		// over from the segment's beginning.
+		cut := start + (pos-2*writebackEvery-start)/fakeRecSize*fakeRecSize // a record boundary
+		if cut.SegmentNumber(seg) != (pos - 1).SegmentNumber(seg) {
+			t.Fatalf("cut %s not in the segment of %s", cut, pos)
+		}
+		if err := s.Truncate(cut); err != nil {
+			t.Fatal(err)
+		}
+		delete(next, cut.SegmentNumber(seg))
+		pos, off = cut, int(cut-start)
+		for pos < cut+pgwal.LSN(3*writebackEvery) {
+			write(1 + rng.IntN(300<<10))
+		}
+		if noSync && len(reqs) != 0 {
+			t.Fatalf("NoSync: %d writeback requests", len(reqs))
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)

@@ -11,9 +11,11 @@ import (
 // syncer performs every fsync and fdatasync of a store, or none of them
 // under NoSync (--no-sync changes nothing else).
 type syncer struct {
-	noSync     bool
-	calls      atomic.Int64 // syncs done, for tests
-	writebacks atomic.Int64 // writeback requests, for tests
+	noSync bool
+	calls  atomic.Int64 // syncs done, for tests
+
+	// onWriteback, if set (tests), sees every writeback request.
+	onWriteback func(off, n uint64)
 }
 
 // fdatasync makes f's data durable (the size never changes after
@@ -28,14 +30,17 @@ func (y *syncer) fdatasync(f *os.File) error {
 
 // writeback starts writing f's dirty pages in [off, off+n) to disk
 // without waiting (Store.startWriteback says why). Like a sync, it is
-// skipped under NoSync. It reports no error: it makes nothing durable, and
-// a failing disk fails the next fdatasync.
-func (y *syncer) writeback(f *os.File, off, n uint64) {
+// skipped under NoSync. Its error makes nothing less durable (only
+// fdatasync acknowledges, and a failing disk fails the next one); the
+// caller only reports it.
+func (y *syncer) writeback(f *os.File, off, n uint64) error {
 	if y.noSync {
-		return
+		return nil
 	}
-	y.writebacks.Add(1)
-	startWriteback(f, int64(off), int64(n))
+	if y.onWriteback != nil {
+		y.onWriteback(off, n)
+	}
+	return startWriteback(f, int64(off), int64(n))
 }
 
 // fsync makes f's data and metadata (its size) durable.

@@ -50,6 +50,9 @@ const writebackPage = 4096
 // startWriteback starts asynchronous writeback of f's dirty pages in
 // [off, off+n) with sync_file_range(SYNC_FILE_RANGE_WRITE): it neither
 // waits for the I/O nor makes anything durable.
-func startWriteback(f *os.File, off, n int64) {
-	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+func startWriteback(f *os.File, off, n int64) error {
+	if err := unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE); err != nil {
+		return &os.PathError{Op: "sync_file_range", Path: f.Name(), Err: err}
+	}
+	return nil
 }

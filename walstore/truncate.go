@@ -36,6 +36,7 @@ func (s *Store) Truncate(end pgwal.LSN) error {
 	s.pending.Store(true)
 	s.setAll(end)
 	s.dec = nil
+	s.wbSeg = noSegment // rewritten bytes get their early writeback again
 	if err := s.closeCurrent(true); err != nil {
 		return err
 	}

@@ -104,7 +104,10 @@ func (s *Store) startWriteback(f *os.File, segNo, end uint64) {
 	if end < s.wbFrom+writebackEvery {
 		return
 	}
-	s.syncer.writeback(f, s.wbFrom, end-s.wbFrom)
+	if err := s.syncer.writeback(f, s.wbFrom, end-s.wbFrom); err != nil && !s.wbFailed {
+		s.wbFailed = true
+		s.log.Warn("early writeback failed; WAL is still made durable by fdatasync, later failures are not logged", "segment", f.Name(), "err", err)
+	}
 	s.wbFrom = end
 }
 
