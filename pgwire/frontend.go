@@ -60,9 +60,9 @@ func (fr *frontendReader) header() (typ byte, n int, err error) {
 
 // readBody reads an n-byte body into fr.body.
 func (fr *frontendReader) readBody(n int) ([]byte, error) {
-	fr.body = slices.Grow(fr.body[:0], n)[:n]
-	if _, err := io.ReadFull(fr.br, fr.body); err != nil {
-		return nil, unexpectedEOF(err)
+	var err error
+	if fr.body, err = appendFull(fr.body[:0], fr.br, n); err != nil {
+		return nil, err
 	}
 	if cap(fr.body) > shrinkAbove {
 		// Keep no large buffer for the rest of the connection.
@@ -136,12 +136,32 @@ func (fr *frontendReader) decode(typ byte, n int) (pgproto3.FrontendMessage, err
 // and appends it to dst. Beyond what the read buffer already holds, the
 // bytes go from the socket straight into dst.
 func (fr *frontendReader) readCopyData(dst []byte, n int) ([]byte, error) {
-	dst = slices.Grow(dst, n)
-	p := dst[len(dst) : len(dst)+n]
-	if _, err := io.ReadFull(fr.br, p); err != nil {
-		return nil, unexpectedEOF(err)
+	return appendFull(dst, fr.br, n)
+}
+
+// growStep is the most appendFull allocates ahead of the bytes read, so
+// that a client declaring a large message and sending nothing does not
+// make the server hold the whole declared size.
+const growStep = 64 << 10
+
+// appendFull reads exactly n bytes from r and appends them to dst. Into
+// spare capacity it reads in one go (the pooled receive buffers have room
+// for any AppendRequest); beyond it, it grows dst at most growStep ahead
+// of what has arrived.
+func appendFull(dst []byte, r io.Reader, n int) ([]byte, error) {
+	for n > 0 {
+		k := n
+		if spare := cap(dst) - len(dst); k > spare {
+			k = max(spare, min(k, growStep))
+			dst = slices.Grow(dst, k)
+		}
+		if _, err := io.ReadFull(r, dst[len(dst):len(dst)+k]); err != nil {
+			return nil, unexpectedEOF(err)
+		}
+		dst = dst[:len(dst)+k]
+		n -= k
 	}
-	return dst[:len(dst)+n], nil
+	return dst, nil
 }
 
 // unexpectedEOF reports a stream that ended inside a message.

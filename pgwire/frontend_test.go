@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -94,8 +95,8 @@ func TestFrontendReader(t *testing.T) {
 	}
 }
 
-// TestFrontendReaderErrors checks the framing errors: each is reported
-// before any body is read or allocated.
+// TestFrontendReaderErrors checks the framing errors; a bad length word or
+// type is reported from the header alone.
 func TestFrontendReaderErrors(t *testing.T) {
 	query := encode(t, &pgproto3.Query{String: "SELECT 1"})
 	for _, tt := range []struct {
@@ -134,7 +135,7 @@ func TestFrontendReaderErrors(t *testing.T) {
 }
 
 // FuzzFrontendReader feeds arbitrary bytes: the reader returns messages or
-// an error, never panics, and never reads more than the stream holds.
+// an error and never panics.
 func FuzzFrontendReader(f *testing.F) {
 	f.Add(encode(f, &pgproto3.Query{String: "IDENTIFY_SYSTEM"}, &pgproto3.CopyData{Data: []byte{1, 2, 3}}, &pgproto3.Terminate{}))
 	f.Add([]byte{'d', 0, 0, 0, 4, 'c', 0, 0, 0, 4})
@@ -153,4 +154,32 @@ func FuzzFrontendReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFrontendReaderStalledBody checks that a message declared large but
+// cut short makes the reader allocate about growStep, not the declared
+// MaxMessageBodyLen: a client cannot pin a megabyte per connection with a
+// header and a stall.
+func TestFrontendReaderStalledBody(t *testing.T) {
+	body := make([]byte, MaxMessageBodyLen)
+	frame := encode(t, &pgproto3.CopyData{Data: body})[:5+1000]
+	for _, copyData := range []bool{false, true} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		fr := newFrontendReader(bytes.NewReader(frame), MaxMessageBodyLen)
+		typ, n, err := fr.header()
+		if err == nil && copyData {
+			_, err = fr.readCopyData(nil, n)
+		} else if err == nil {
+			_, err = fr.decode(typ, n)
+		}
+		runtime.ReadMemStats(&after)
+		if err != io.ErrUnexpectedEOF {
+			t.Fatalf("copyData=%v: %v, want io.ErrUnexpectedEOF", copyData, err)
+		}
+		if got := after.TotalAlloc - before.TotalAlloc; got > 2*growStep {
+			t.Fatalf("copyData=%v: allocated %d bytes for 1000 received of %d declared", copyData, got, n)
+		}
+	}
 }
