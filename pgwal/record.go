@@ -91,6 +91,5 @@ func parseRecordHeader(src []byte) XLogRecord {
 // RecordCRC computes xl_crc for a whole record (header included, at least
 // 24 bytes): CRC32C over rec[24:] followed by rec[:20].
 func RecordCRC(rec []byte) uint32 {
-	c := crc32c.Update(0, rec[SizeOfXLogRecord:])
-	return crc32c.Update(c, rec[:20])
+	return crc32c.Update2(0, rec[SizeOfXLogRecord:], rec[:20])
 }

@@ -1,9 +1,9 @@
 #include "textflag.h"
 
-// func foldCRC(s uint32, p []byte, k *[16]uint64) uint32
+// func foldCRC(s uint32, p, q []byte, k *[16]uint64) uint32
 //
-// Returns the raw CRC register after p (at least 256 bytes) from raw
-// register s. Z0..Z3 hold 256 bytes (sixteen 128-bit lanes) with s xored
+// Returns the raw CRC register after p (at least 256 bytes) and then q
+// (any length, finished with the CRC32 instruction) from raw register s. Z0..Z3 hold 256 bytes (sixteen 128-bit lanes) with s xored
 // into the first four; each step multiplies every lane's halves by k[0]
 // and k[1] (2048 bits forward) and xors in the next 256 bytes. Then Z0,
 // Z1 and Z2 are folded into Z3 (192, 128 and 64 bytes forward: k[12:14],
@@ -12,11 +12,13 @@
 // lane 3 (48, 32 and 16 bytes forward, k[4:12]), further 16-byte blocks
 // are folded into that lane (k[8:10]), and the CRC32 instruction finishes
 // with the lane's 16 bytes from a zero register and the last 0..15 bytes.
-TEXT ·foldCRC(SB), NOSPLIT, $0-44
+TEXT ·foldCRC(SB), NOSPLIT, $0-68
 	MOVL s+0(FP), AX
 	MOVQ p_base+8(FP), SI
 	MOVQ p_len+16(FP), CX
-	MOVQ k+32(FP), DX
+	MOVQ q_base+32(FP), R10
+	MOVQ q_len+40(FP), R11
+	MOVQ k+56(FP), DX
 
 	VMOVDQU64 0(SI), Z0
 	VMOVDQU64 64(SI), Z1
@@ -104,22 +106,94 @@ finish:
 	CRC32Q BX, AX
 	CRC32Q R8, AX
 
-tail8:
+	// The rest of p (0..15 bytes), then q.
+	JMP scalar
+
+// scalar: CX bytes at SI, then R11 bytes at R10, into AX: 8 bytes a step,
+// then 4, 2 and 1 (at most one each, so the last bytes of an input cost
+// three steps, not seven).
+scalar:
 	CMPQ   CX, $8
-	JB     tail1
+	JB     scalar4
 	CRC32Q 0(SI), AX
 	ADDQ   $8, SI
 	SUBQ   $8, CX
-	JMP    tail8
+	JMP    scalar
 
-tail1:
-	TESTQ  CX, CX
-	JZ     done
+scalar4:
+	TESTQ  $4, CX
+	JZ     scalar2
+	CRC32L 0(SI), AX
+	ADDQ   $4, SI
+
+scalar2:
+	TESTQ  $2, CX
+	JZ     scalar1
+	CRC32W 0(SI), AX
+	ADDQ   $2, SI
+
+scalar1:
+	TESTQ  $1, CX
+	JZ     next
 	CRC32B 0(SI), AX
-	INCQ   SI
-	DECQ   CX
-	JMP    tail1
+
+next:
+	TESTQ R11, R11
+	JZ    done
+	MOVQ  R10, SI
+	MOVQ  R11, CX
+	XORQ  R11, R11
+	JMP   scalar
 
 done:
-	MOVL AX, ret+40(FP)
+	MOVL AX, ret+64(FP)
+	RET
+
+// func scalarCRC(s uint32, p, q []byte) uint32
+//
+// Returns the raw CRC register after p and then q from raw register s,
+// with the CRC32 instruction alone (for short inputs, where folding does
+// not pay).
+TEXT ·scalarCRC(SB), NOSPLIT, $0-60
+	MOVL s+0(FP), AX
+	MOVQ p_base+8(FP), SI
+	MOVQ p_len+16(FP), CX
+	MOVQ q_base+32(FP), R10
+	MOVQ q_len+40(FP), R11
+
+loop:
+	CMPQ   CX, $8
+	JB     tail4
+	CRC32Q 0(SI), AX
+	ADDQ   $8, SI
+	SUBQ   $8, CX
+	JMP    loop
+
+tail4:
+	TESTQ  $4, CX
+	JZ     tail2
+	CRC32L 0(SI), AX
+	ADDQ   $4, SI
+
+tail2:
+	TESTQ  $2, CX
+	JZ     tail1
+	CRC32W 0(SI), AX
+	ADDQ   $2, SI
+
+tail1:
+	TESTQ  $1, CX
+	JZ     second
+	CRC32B 0(SI), AX
+
+second:
+	TESTQ R11, R11
+	JZ    ret
+	MOVQ  R10, SI
+	MOVQ  R11, CX
+	XORQ  R11, R11
+	JMP   loop
+
+ret:
+	MOVL AX, ret+56(FP)
 	RET

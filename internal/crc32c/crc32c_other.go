@@ -3,10 +3,15 @@
 package crc32c
 
 const (
-	useFold = false
-	minFold = 1 << 30
+	useFold   = false
+	useScalar = false
+	minFold   = 1 << 30
 )
 
-func foldCRC(s uint32, p []byte, k *[16]uint64) uint32 {
+func foldCRC(s uint32, p, q []byte, k *[16]uint64) uint32 {
 	panic("crc32c: no folding on this architecture")
+}
+
+func scalarCRC(s uint32, p, q []byte) uint32 {
+	panic("crc32c: no CRC32 instruction on this architecture")
 }

@@ -131,10 +131,67 @@ func TestFoldCRC(t *testing.T) {
 	}
 	for n := 256; n <= len(p); n++ {
 		s := r.Uint32()
-		if got, want := foldCRC(s, p[:n], &consts), ^crc32.Update(^s, table, p[:n]); got != want {
+		if got, want := foldCRC(s, p[:n], nil, &consts), ^crc32.Update(^s, table, p[:n]); got != want {
 			t.Fatalf("%d bytes: %08x, want %08x", n, got, want)
 		}
 	}
+}
+
+// TestUpdate2 checks Update2 against two hash/crc32 updates, through the
+// folding and the scalar assembly: every first length up to 600 (both
+// paths, every tail) with second inputs of 0 to 40 bytes (a record
+// header's 20 among them), and random lengths and alignments.
+func TestUpdate2(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	buf := make([]byte, 8192)
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	check := func(crc uint32, p, q []byte) {
+		t.Helper()
+		if got, want := Update2(crc, p, q), crc32.Update(crc32.Update(crc, table, p), table, q); got != want {
+			t.Fatalf("lengths %d, %d from %08x: %08x, want %08x", len(p), len(q), crc, got, want)
+		}
+	}
+	for n := 0; n <= 600; n++ {
+		for m := 0; m <= 40; m++ {
+			check(r.Uint32(), buf[3:3+n], buf[4000+m%7:4000+m%7+m])
+		}
+	}
+	for range 20000 {
+		n, m := r.IntN(4096), r.IntN(300)
+		po, qo := r.IntN(64), 4096+r.IntN(64)
+		check(r.Uint32(), buf[po:po+n], buf[qo:qo+m])
+	}
+}
+
+// TestScalarCRC calls the scalar assembly directly, so that a CPU with
+// the folding path still tests it on long inputs too.
+func TestScalarCRC(t *testing.T) {
+	if !useScalar {
+		t.Skip("no SSE4.2 on this CPU")
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	p := make([]byte, 1100)
+	for i := range p {
+		p[i] = byte(r.Uint32())
+	}
+	for n := 0; n <= 1000; n++ {
+		s, m := r.Uint32(), r.IntN(100)
+		if got, want := scalarCRC(s, p[:n], p[1000:1000+m]), ^crc32.Update(crc32.Update(^s, table, p[:n]), table, p[1000:1000+m]); got != want {
+			t.Fatalf("%d + %d bytes: %08x, want %08x", n, m, got, want)
+		}
+	}
+}
+
+func FuzzUpdate2(f *testing.F) {
+	f.Add(uint32(0), []byte("123456789"), make([]byte, 20))
+	f.Add(uint32(0xFFFFFFFF), make([]byte, 2048), []byte{1})
+	f.Fuzz(func(t *testing.T, crc uint32, p, q []byte) {
+		if got, want := Update2(crc, p, q), crc32.Update(crc32.Update(crc, table, p), table, q); got != want {
+			t.Fatalf("%d + %d bytes: %08x, want %08x", len(p), len(q), got, want)
+		}
+	})
 }
 
 func FuzzUpdate(f *testing.F) {
