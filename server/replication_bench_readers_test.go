@@ -36,7 +36,18 @@ func replServer(ctx context.Context, t testing.TB, p *primary, start pgwal.LSN, 
 	if copyWAL {
 		mode = replication.ZeroCopyOff
 	}
-	addrs, stop := startRun(t, Config{DataDir: t.TempDir(), ID: 1, NoSync: noSync, Logger: testLogger(t), ReplicationSendfile: mode})
+	// Each round's data directory goes when its server stops: rounds write
+	// gigabytes in all, and a filling file system slowed later rounds.
+	dir, err := os.MkdirTemp(t.TempDir(), "round-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, stopRun := startRun(t, Config{DataDir: dir, ID: 1, NoSync: noSync, Logger: testLogger(t), ReplicationSendfile: mode})
+	stop := func() error {
+		err := stopRun()
+		os.RemoveAll(dir)
+		return err
+	}
 	addr := addrs.PG.String()
 	prop, _ := dialProposer(ctx, t, addr, p.pgVersion, p.sysID, 1)
 	if err := prop.Elect(start, walproto.TermHistory{{Term: 1, LSN: start}}); err != nil {
