@@ -29,18 +29,6 @@ func (r *chunkedReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func encode(t testing.TB, msgs ...pgproto3.FrontendMessage) []byte {
-	t.Helper()
-	var b []byte
-	for _, m := range msgs {
-		var err error
-		if b, err = m.Encode(b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return b
-}
-
 // TestFrontendReader reads a stream of every message type the server
 // takes, with CopyData payloads around the read buffer's size, fed in
 // random pieces: short messages through receive, CopyData through
@@ -60,7 +48,10 @@ func TestFrontendReader(t *testing.T) {
 	msgs = append(msgs, &pgproto3.Parse{Query: "TIMELINE_STATUS"}, &pgproto3.Bind{}, &pgproto3.Describe{ObjectType: 'P'},
 		&pgproto3.Execute{}, &pgproto3.Sync{}, &pgproto3.Flush{}, &pgproto3.Close{ObjectType: 'S'},
 		&pgproto3.PasswordMessage{Password: "token"}, &pgproto3.CopyFail{Message: "no"}, &pgproto3.CopyDone{}, &pgproto3.Terminate{})
-	wire := encode(t, msgs...)
+	var wire []byte
+	for _, m := range msgs {
+		wire = append(wire, encodeAll(t, m)...)
+	}
 	for seed := range uint64(20) {
 		fr := newFrontendReader(&chunkedReader{b: wire, rng: rand.New(rand.NewPCG(seed, 1))}, MaxMessageBodyLen)
 		for i, want := range msgs {
@@ -85,7 +76,7 @@ func TestFrontendReader(t *testing.T) {
 			if err != nil {
 				t.Fatalf("seed %d message %d: %v", seed, i, err)
 			}
-			if !bytes.Equal(encode(t, got), encode(t, want)) {
+			if !bytes.Equal(encodeAll(t, got), encodeAll(t, want)) {
 				t.Fatalf("seed %d message %d: %#v, want %#v", seed, i, got, want)
 			}
 		}
@@ -98,7 +89,7 @@ func TestFrontendReader(t *testing.T) {
 // TestFrontendReaderErrors checks the framing errors; a bad length word or
 // type is reported from the header alone.
 func TestFrontendReaderErrors(t *testing.T) {
-	query := encode(t, &pgproto3.Query{String: "SELECT 1"})
+	query := encodeAll(t, &pgproto3.Query{String: "SELECT 1"})
 	for _, tt := range []struct {
 		name  string
 		bytes []byte
@@ -137,7 +128,7 @@ func TestFrontendReaderErrors(t *testing.T) {
 // FuzzFrontendReader feeds arbitrary bytes: the reader returns messages or
 // an error and never panics.
 func FuzzFrontendReader(f *testing.F) {
-	f.Add(encode(f, &pgproto3.Query{String: "IDENTIFY_SYSTEM"}, &pgproto3.CopyData{Data: []byte{1, 2, 3}}, &pgproto3.Terminate{}))
+	f.Add(encodeAll(f, &pgproto3.Query{String: "IDENTIFY_SYSTEM"}, &pgproto3.CopyData{Data: []byte{1, 2, 3}}, &pgproto3.Terminate{}))
 	f.Add([]byte{'d', 0, 0, 0, 4, 'c', 0, 0, 0, 4})
 	f.Add([]byte{'Q', 0, 0, 0, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -163,7 +154,7 @@ func FuzzFrontendReader(f *testing.F) {
 // TotalAlloc counts the other goroutines' allocations too.)
 func TestFrontendReaderStalledBody(t *testing.T) {
 	body := make([]byte, MaxMessageBodyLen)
-	frame := encode(t, &pgproto3.CopyData{Data: body})[:5+1000]
+	frame := encodeAll(t, &pgproto3.CopyData{Data: body})[:5+1000]
 	for _, copyData := range []bool{false, true} {
 		var before, after runtime.MemStats
 		runtime.GC()
