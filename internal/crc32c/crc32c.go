@@ -15,7 +15,10 @@
 // constants computed at start-up (foldConstants) rather than tabulated.
 package crc32c
 
-import "hash/crc32"
+import (
+	"hash/crc32"
+	"math"
+)
 
 // table is hash/crc32's Castagnoli table, for the short inputs and tails.
 var table = crc32.MakeTable(crc32.Castagnoli)
@@ -27,7 +30,7 @@ const poly = 0x11EDC6F41
 // crc: the same value as crc32.Update(crc, crc32.MakeTable(crc32.Castagnoli), p).
 func Update(crc uint32, p []byte) uint32 {
 	if useFold && len(p) >= minFold {
-		return ^foldCRC(^crc, p, nil, &consts)
+		return ^update(^crc, p, nil, minFold, &consts)
 	}
 	return crc32.Update(crc, table, p)
 }
@@ -37,11 +40,8 @@ func Update(crc uint32, p []byte) uint32 {
 // short records of an OLTP workload the second call, and hash/crc32's own
 // layers of calls, cost about as much as the checksum.
 func Update2(crc uint32, p, q []byte) uint32 {
-	switch {
-	case useFold && len(p) >= minFold:
-		return ^foldCRC(^crc, p, q, &consts)
-	case useScalar:
-		return ^scalarCRC(^crc, p, q)
+	if useScalar {
+		return ^update(^crc, p, q, foldMin, &consts)
 	}
 	return crc32.Update(crc32.Update(crc, table, p), table, q)
 }
@@ -52,6 +52,15 @@ func Checksum(p []byte) uint32 { return Update(0, p) }
 // foldBlock is how many bytes one main folding step consumes: four
 // 512-bit registers.
 const foldBlock = 256
+
+// foldMin is the shortest input update folds: minFold where the CPU can
+// fold, never where it cannot.
+var foldMin = func() int {
+	if useFold {
+		return minFold
+	}
+	return math.MaxInt
+}()
 
 // consts are the folding multipliers (see foldConstants).
 var consts = foldConstants()

@@ -7,22 +7,18 @@ import "golang.org/x/sys/cpu"
 // PCLMULQDQ for the 128-bit ones and SSE4.2 for the CRC32 instruction.
 var useFold = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPCLMULQDQ && cpu.X86.HasPCLMULQDQ && cpu.X86.HasSSE42
 
-// useScalar selects scalarCRC for short inputs: the SSE4.2 CRC32
-// instruction.
+// useScalar selects the assembly (update) for Update2: it needs the SSE4.2
+// CRC32 instruction, and folds only where useFold allows.
 var useScalar = cpu.X86.HasSSE42
 
 // minFold is the shortest input folded: the four 512-bit registers the
 // method starts from.
 const minFold = foldBlock
 
-// foldCRC returns the raw CRC register (not inverted) after p, at least
-// foldBlock bytes, and then q (any length), from raw register s.
+// update returns the raw CRC register (not inverted) after p and then q
+// from raw register s: p is folded first if it has foldMin bytes or more
+// (foldMin at least foldBlock; only where useFold), and everything else
+// goes through the CRC32 instruction.
 //
 //go:noescape
-func foldCRC(s uint32, p, q []byte, k *[16]uint64) uint32
-
-// scalarCRC returns the raw CRC register after p and then q from raw
-// register s, with the CRC32 instruction alone.
-//
-//go:noescape
-func scalarCRC(s uint32, p, q []byte) uint32
+func update(s uint32, p, q []byte, foldMin int, k *[16]uint64) uint32

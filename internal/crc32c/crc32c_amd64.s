@@ -1,24 +1,29 @@
 #include "textflag.h"
 
-// func foldCRC(s uint32, p, q []byte, k *[16]uint64) uint32
+// func update(s uint32, p, q []byte, foldMin int, k *[16]uint64) uint32
 //
-// Returns the raw CRC register after p (at least 256 bytes) and then q
-// (any length, finished with the CRC32 instruction) from raw register s. Z0..Z3 hold 256 bytes (sixteen 128-bit lanes) with s xored
-// into the first four; each step multiplies every lane's halves by k[0]
-// and k[1] (2048 bits forward) and xors in the next 256 bytes. Then Z0,
-// Z1 and Z2 are folded into Z3 (192, 128 and 64 bytes forward: k[12:14],
-// k[14:16], k[2:4]),
-// further 64-byte blocks are folded into Z3, lanes 0..2 of Z3 go into
-// lane 3 (48, 32 and 16 bytes forward, k[4:12]), further 16-byte blocks
-// are folded into that lane (k[8:10]), and the CRC32 instruction finishes
-// with the lane's 16 bytes from a zero register and the last 0..15 bytes.
-TEXT ·foldCRC(SB), NOSPLIT, $0-68
+// Returns the raw CRC register after p and then q from raw register s.
+// Inputs p shorter than foldMin go straight to the CRC32 instruction
+// (scalar, below); longer ones (foldMin is at least 256) are folded first.
+//
+// Folding: Z0..Z3 hold 256 bytes (sixteen 128-bit lanes) with s xored into
+// the first four; each step multiplies every lane's halves by k[0] and
+// k[1] (2048 bits forward) and xors in the next 256 bytes. Then Z0, Z1 and
+// Z2 are folded into Z3 (192, 128 and 64 bytes forward: k[12:14],
+// k[14:16], k[2:4]), further 64-byte blocks are folded into Z3, lanes 0..2
+// of Z3 go into lane 3 (48, 32 and 16 bytes forward, k[4:12]), further
+// 16-byte blocks are folded into that lane (k[8:10]), and the CRC32
+// instruction goes on from a zero register with the lane's 16 bytes, the
+// last 0..15 bytes of p, and q.
+TEXT ·update(SB), NOSPLIT, $0-76
 	MOVL s+0(FP), AX
 	MOVQ p_base+8(FP), SI
 	MOVQ p_len+16(FP), CX
 	MOVQ q_base+32(FP), R10
 	MOVQ q_len+40(FP), R11
-	MOVQ k+56(FP), DX
+	CMPQ CX, foldMin+56(FP)
+	JB   scalar
+	MOVQ k+64(FP), DX
 
 	VMOVDQU64 0(SI), Z0
 	VMOVDQU64 64(SI), Z1
@@ -146,54 +151,5 @@ next:
 	JMP   scalar
 
 done:
-	MOVL AX, ret+64(FP)
-	RET
-
-// func scalarCRC(s uint32, p, q []byte) uint32
-//
-// Returns the raw CRC register after p and then q from raw register s,
-// with the CRC32 instruction alone (for short inputs, where folding does
-// not pay).
-TEXT ·scalarCRC(SB), NOSPLIT, $0-60
-	MOVL s+0(FP), AX
-	MOVQ p_base+8(FP), SI
-	MOVQ p_len+16(FP), CX
-	MOVQ q_base+32(FP), R10
-	MOVQ q_len+40(FP), R11
-
-loop:
-	CMPQ   CX, $8
-	JB     tail4
-	CRC32Q 0(SI), AX
-	ADDQ   $8, SI
-	SUBQ   $8, CX
-	JMP    loop
-
-tail4:
-	TESTQ  $4, CX
-	JZ     tail2
-	CRC32L 0(SI), AX
-	ADDQ   $4, SI
-
-tail2:
-	TESTQ  $2, CX
-	JZ     tail1
-	CRC32W 0(SI), AX
-	ADDQ   $2, SI
-
-tail1:
-	TESTQ  $1, CX
-	JZ     second
-	CRC32B 0(SI), AX
-
-second:
-	TESTQ R11, R11
-	JZ    ret
-	MOVQ  R10, SI
-	MOVQ  R11, CX
-	XORQ  R11, R11
-	JMP   loop
-
-ret:
-	MOVL AX, ret+56(FP)
+	MOVL AX, ret+72(FP)
 	RET

@@ -3,6 +3,7 @@ package crc32c
 import (
 	"fmt"
 	"hash/crc32"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -117,22 +118,38 @@ func TestUpdate(t *testing.T) {
 	t.Logf("folding path in use: %v", useFold)
 }
 
-// TestFoldCRC calls the assembly directly, so that a CPU without the
-// folding path skips it rather than testing only the fallback: every
-// length from 256 to 2 KiB, from random raw registers.
-func TestFoldCRC(t *testing.T) {
-	if !useFold {
-		t.Skip("no AVX-512 VPCLMULQDQ on this CPU")
+// TestUpdateAsm calls the assembly directly, so that each of its paths is
+// tested whatever the CPU would choose: folding (every length from 256 to
+// 2 KiB, where the CPU has it) and the CRC32 instruction alone (every
+// length to 1000, folding disabled), each followed by a second input of
+// up to 99 bytes, from random raw registers.
+func TestUpdateAsm(t *testing.T) {
+	if !useScalar {
+		t.Skip("no SSE4.2 on this CPU")
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	p := make([]byte, 2048)
+	p := make([]byte, 2148)
 	for i := range p {
 		p[i] = byte(r.Uint32())
 	}
-	for n := 256; n <= len(p); n++ {
-		s := r.Uint32()
-		if got, want := foldCRC(s, p[:n], nil, &consts), ^crc32.Update(^s, table, p[:n]); got != want {
-			t.Fatalf("%d bytes: %08x, want %08x", n, got, want)
+	for _, tt := range []struct {
+		name          string
+		from, to, min int
+	}{
+		{"fold", minFold, 2048, minFold},
+		{"scalar", 0, 1000, math.MaxInt},
+	} {
+		if tt.name == "fold" && !useFold {
+			t.Log("no AVX-512 VPCLMULQDQ on this CPU: folding not tested")
+			continue
+		}
+		for n := tt.from; n <= tt.to; n++ {
+			s, m := r.Uint32(), r.IntN(100)
+			q := p[2048 : 2048+m]
+			want := ^crc32.Update(crc32.Update(^s, table, p[:n]), table, q)
+			if got := update(s, p[:n], q, tt.min, &consts); got != want {
+				t.Fatalf("%s: %d + %d bytes: %08x, want %08x", tt.name, n, m, got, want)
+			}
 		}
 	}
 }
@@ -162,25 +179,6 @@ func TestUpdate2(t *testing.T) {
 		n, m := r.IntN(4096), r.IntN(300)
 		po, qo := r.IntN(64), 4096+r.IntN(64)
 		check(r.Uint32(), buf[po:po+n], buf[qo:qo+m])
-	}
-}
-
-// TestScalarCRC calls the scalar assembly directly, so that a CPU with
-// the folding path still tests it on long inputs too.
-func TestScalarCRC(t *testing.T) {
-	if !useScalar {
-		t.Skip("no SSE4.2 on this CPU")
-	}
-	r := rand.New(rand.NewPCG(9, 10))
-	p := make([]byte, 1100)
-	for i := range p {
-		p[i] = byte(r.Uint32())
-	}
-	for n := 0; n <= 1000; n++ {
-		s, m := r.Uint32(), r.IntN(100)
-		if got, want := scalarCRC(s, p[:n], p[1000:1000+m]), ^crc32.Update(crc32.Update(^s, table, p[:n]), table, p[1000:1000+m]); got != want {
-			t.Fatalf("%d + %d bytes: %08x, want %08x", n, m, got, want)
-		}
 	}
 }
 
