@@ -33,7 +33,8 @@ const frontendBufSize = 8 << 10
 type frontendReader struct {
 	br      *bufio.Reader
 	maxBody int
-	body    []byte // the last short message's body; messages alias it
+	body    []byte  // the last short message's body; messages alias it
+	hdr     [5]byte // the header being read (a field: a local would escape to the heap)
 }
 
 func newFrontendReader(r io.Reader, maxBody int) *frontendReader {
@@ -44,7 +45,7 @@ func newFrontendReader(r io.Reader, maxBody int) *frontendReader {
 // between messages gives io.EOF, one that ends inside a message
 // io.ErrUnexpectedEOF.
 func (fr *frontendReader) header() (typ byte, n int, err error) {
-	var h [5]byte
+	h := &fr.hdr
 	if _, err := io.ReadFull(fr.br, h[:]); err != nil {
 		return 0, 0, err
 	}

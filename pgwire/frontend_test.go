@@ -175,3 +175,25 @@ func TestFrontendReaderStalledBody(t *testing.T) {
 		}
 	}
 }
+
+// TestFrontendReaderCopyDataAllocs pins the hot path: a CopyData read into
+// a buffer with room for it allocates nothing.
+func TestFrontendReaderCopyDataAllocs(t *testing.T) {
+	frame := encodeAll(t, &pgproto3.CopyData{Data: make([]byte, 128<<10)})
+	src := bytes.NewReader(frame)
+	fr := newFrontendReader(src, MaxMessageBodyLen)
+	buf := make([]byte, 0, 132<<10)
+	allocs := testing.AllocsPerRun(100, func() {
+		src.Reset(frame)
+		typ, n, err := fr.header()
+		if err != nil || typ != 'd' {
+			t.Fatalf("header: %q %v", typ, err)
+		}
+		if _, err := fr.readCopyData(buf[:0], n); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per CopyData", allocs)
+	}
+}
