@@ -54,6 +54,8 @@ type Conn struct {
 
 	sendMu  sync.Mutex
 	sendBuf []byte
+	iov     [2][]byte   // header and WAL of a gathered send (writeCopyData)
+	bufs    net.Buffers // the writev list over iov, a field so it is not allocated per send
 
 	recvMu sync.Mutex
 	fe     *pgproto3.Frontend

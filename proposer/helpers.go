@@ -116,7 +116,7 @@ func (c *Conn) Append(begin pgwal.LSN, wal []byte, commit, truncate pgwal.LSN) e
 	if len(wal) > walproto.MaxWALPerAppend {
 		return fmt.Errorf("proposer: %w: %d bytes", walproto.ErrAppendTooLarge, len(wal))
 	}
-	return c.Send(walproto.AppendRequest{Generation: c.Generation(), Term: c.Term(),
+	return c.sendAppend(&walproto.AppendRequest{Generation: c.Generation(), Term: c.Term(),
 		BeginLSN: begin, EndLSN: begin + pgwal.LSN(len(wal)), CommitLSN: commit,
 		TruncateLSN: truncate, WAL: wal})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -14,41 +13,34 @@ import (
 
 // Send encodes m in the connection's version and sends it as one CopyData.
 func (c *Conn) Send(m walproto.ProposerMessage) error {
+	if a, ok := m.(walproto.AppendRequest); ok {
+		return c.sendAppend(&a)
+	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	if a, ok := m.(walproto.AppendRequest); ok && len(a.WAL) >= gatherMin {
-		return c.sendAppend(a)
-	}
 	b := append(c.sendBuf[:0], 'd', 0, 0, 0, 0)
-	b = walproto.AppendProposerMessage(b, c.version, m)
-	return c.writeCopyData(b, m.Tag())
+	return c.writeCopyData(walproto.AppendProposerMessage(b, c.version, m), nil, m.Tag())
 }
 
-// gatherMin is the least WAL an AppendRequest carries for sendAppend to
-// send it from where it lies instead of copying it behind the header.
+// sendAppend sends an AppendRequest. One with gatherMin bytes of WAL or
+// more goes out as its framed header and its WAL, from where it lies, in
+// one writev: the same bytes, without copying up to 128 KiB a message
+// into the send buffer first.
+func (c *Conn) sendAppend(a *walproto.AppendRequest) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	b := append(c.sendBuf[:0], 'd', 0, 0, 0, 0)
+	if len(a.WAL) < gatherMin {
+		return c.writeCopyData(walproto.AppendAppendRequest(b, c.version, *a), nil, a.Tag())
+	}
+	hdr := *a
+	hdr.WAL = nil
+	return c.writeCopyData(walproto.AppendAppendRequest(b, c.version, hdr), a.WAL, a.Tag())
+}
+
+// gatherMin is the least WAL an AppendRequest carries for Send to send it
+// from where it lies instead of copying it behind the header.
 const gatherMin = 4 << 10
-
-// sendAppend sends an AppendRequest as its framed header followed by its
-// WAL in one writev: the same bytes as Send's, without copying the WAL
-// (up to 128 KiB a message) into the send buffer first. sendMu is held.
-func (c *Conn) sendAppend(a walproto.AppendRequest) error {
-	wal := a.WAL
-	a.WAL = nil
-	hdr := append(c.sendBuf[:0], 'd', 0, 0, 0, 0)
-	hdr = walproto.AppendAppendRequest(hdr, c.version, a)
-	binary.BigEndian.PutUint32(hdr[1:], uint32(len(hdr)-1+len(wal)))
-	c.sendBuf = hdr
-	select {
-	case <-c.closed:
-		return ErrClosed
-	default:
-	}
-	bufs := net.Buffers{hdr, wal}
-	if _, err := bufs.WriteTo(c.conn); err != nil {
-		return fmt.Errorf("proposer: send %q message: %w", a.Tag(), err)
-	}
-	return nil
-}
 
 // SendRaw sends payload as one CopyData, whatever it holds (for tests that
 // feed a safekeeper malformed messages).
@@ -56,20 +48,30 @@ func (c *Conn) SendRaw(payload []byte) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	b := append(append(c.sendBuf[:0], 'd', 0, 0, 0, 0), payload...)
-	return c.writeCopyData(b, 0)
+	return c.writeCopyData(b, nil, 0)
 }
 
-// writeCopyData fills in the length of a framed CopyData and writes it;
-// tag names the message in errors (0 for raw). sendMu is held.
-func (c *Conn) writeCopyData(b []byte, tag byte) error {
+// writeCopyData fills in the length of a CopyData framed in b and
+// followed by tail (may be empty) and writes both; tag names the message
+// in errors (0 for raw). sendMu is held.
+func (c *Conn) writeCopyData(b, tail []byte, tag byte) error {
 	select {
 	case <-c.closed:
 		return ErrClosed
 	default:
 	}
-	binary.BigEndian.PutUint32(b[1:], uint32(len(b)-1))
+	binary.BigEndian.PutUint32(b[1:], uint32(len(b)-1+len(tail)))
 	c.sendBuf = b
-	if _, err := c.conn.Write(b); err != nil {
+	var err error
+	if len(tail) == 0 {
+		_, err = c.conn.Write(b)
+	} else {
+		c.iov = [2][]byte{b, tail}
+		c.bufs = c.iov[:]
+		_, err = c.bufs.WriteTo(c.conn)
+		c.iov = [2][]byte{} // keep no reference to the caller's WAL
+	}
+	if err != nil {
 		if tag == 0 {
 			return fmt.Errorf("proposer: send raw message: %w", err)
 		}

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -502,5 +504,36 @@ func TestSendAppendGathered(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.wait(t)
+	}
+}
+
+// TestSendAppendAllocs pins the client's hot path: Append of a large
+// AppendRequest allocates nothing once the send buffer has grown.
+func TestSendAppendAllocs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		s, err := ln.Accept()
+		if err == nil {
+			io.Copy(io.Discard, s)
+			s.Close()
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := &Conn{conn: nc, version: walproto.Version3, closed: make(chan struct{})}
+	wal := make([]byte, 128<<10)
+	if allocs := testing.AllocsPerRun(50, func() {
+		if err := c.Append(lsn150, wal, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Fatalf("%v allocations per AppendRequest sent", allocs)
 	}
 }
