@@ -249,7 +249,7 @@ func (d *BoundaryDecoder) complete(hdr []byte, crc uint32) (bool, error) {
 	d.endLSN = d.lsn
 	copy(d.last[:], hdr[:SizeOfXLogRecord])
 	d.state = stateSkipping
-	if hdr[17] == RMXLogID && hdr[16] == XLogSwitch { // XLogRecord.IsSwitch
+	if isSwitch(hdr[17], hdr[16]) {
 		seg := LSN(d.segSize)
 		d.skipUntil = (d.lsn + seg - 1) / seg * seg
 	} else {

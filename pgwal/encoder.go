@@ -60,7 +60,7 @@ func (e *Encoder) AppendRecord(dst []byte, rmid, info uint8, xid uint32, body []
 		rec = rec[n:]
 	}
 	e.prev = start
-	if (XLogRecord{RMID: rmid, Info: info}).IsSwitch() {
+	if isSwitch(rmid, info) {
 		if off := uint64(e.lsn) % e.segSize; off != 0 {
 			dst = append(dst, make([]byte, e.segSize-off)...)
 			e.lsn += LSN(e.segSize - off)

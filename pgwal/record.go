@@ -56,7 +56,11 @@ type XLogRecord struct {
 // PostgreSQL masks xloginsert's flag bits (XLR_INFO_MASK) first, but
 // never sets them on a switch record, so the two differ on crafted WAL
 // only.
-func (r XLogRecord) IsSwitch() bool { return r.RMID == RMXLogID && r.Info == XLogSwitch }
+func (r XLogRecord) IsSwitch() bool { return isSwitch(r.RMID, r.Info) }
+
+// isSwitch is IsSwitch on the two header bytes, for callers that have not
+// built an XLogRecord.
+func isSwitch(rmid, info uint8) bool { return rmid == RMXLogID && info == XLogSwitch }
 
 // AppendXLogRecord appends the 24-byte encoding of r (padding zeroed).
 func AppendXLogRecord(dst []byte, r XLogRecord) []byte {
