@@ -249,12 +249,7 @@ func (d *BoundaryDecoder) complete(hdr []byte, crc uint32) (bool, error) {
 	d.endLSN = d.lsn
 	copy(d.last[:], hdr[:SizeOfXLogRecord])
 	d.state = stateSkipping
-	if isSwitch(hdr[17], hdr[16]) {
-		seg := LSN(d.segSize)
-		d.skipUntil = (d.lsn + seg - 1) / seg * seg
-	} else {
-		d.skipUntil = d.lsn.Align8()
-	}
+	d.skipUntil = nextRecordStart(d.lsn, isSwitch(hdr[17], hdr[16]), d.segSize)
 	return true, nil
 }
 

@@ -246,17 +246,17 @@ func (d *Decoder) complete(data []byte) (Record, bool, error) {
 		return Record{}, false, decodeErr(d.recStart, ErrBadCRC, "computed %08X, xl_crc %08X", got, h.CRC)
 	}
 	end := d.lsn
-	next := nextRecordStart(end, h, d.segSize)
+	next := nextRecordStart(end, h.IsSwitch(), d.segSize)
 	d.endLSN = end
 	d.state = stateSkipping
 	d.skipUntil = next
 	return Record{StartLSN: d.recStart, EndLSN: end, NextLSN: next, Header: h, Data: data}, true, nil
 }
 
-// nextRecordStart is where the record after one with header h ending at
-// end starts: end aligned to 8, or the next segment after XLOG_SWITCH.
-func nextRecordStart(end LSN, h XLogRecord, segSize uint64) LSN {
-	if h.IsSwitch() {
+// nextRecordStart is where the record after one ending at end starts:
+// the next 8-byte boundary, or the next segment after an XLOG_SWITCH.
+func nextRecordStart(end LSN, switched bool, segSize uint64) LSN {
+	if switched {
 		seg := LSN(segSize)
 		return (end + seg - 1) / seg * seg
 	}
