@@ -95,5 +95,5 @@ func parseRecordHeader(src []byte) XLogRecord {
 // RecordCRC computes xl_crc for a whole record (header included, at least
 // 24 bytes): CRC32C over rec[24:] followed by rec[:20].
 func RecordCRC(rec []byte) uint32 {
-	return crc32c.Update2(0, rec[SizeOfXLogRecord:], rec[:20])
+	return crc32c.Record(rec)
 }

@@ -22,3 +22,10 @@ const minFold = foldBlock
 //
 //go:noescape
 func update(s uint32, p, q []byte, foldMin int, k *[16]uint64) uint32
+
+// recordScalar returns the raw CRC register after rec[24:] and then
+// rec[:20], from the initial register 0xFFFFFFFF, using the CRC32
+// instruction only; pad is padStates. len(rec) must be at least 24.
+//
+//go:noescape
+func recordScalar(rec []byte, pad *[8]uint32) uint32

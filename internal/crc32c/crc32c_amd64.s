@@ -118,12 +118,17 @@ finish:
 // then 4, 2 and 1 (at most one each, so the last bytes of an input cost
 // three steps, not seven).
 scalar:
-	CMPQ   CX, $8
-	JB     scalar4
+	SUBQ $8, CX
+	JB   scalar8done
+
+scalar8:
 	CRC32Q 0(SI), AX
 	ADDQ   $8, SI
 	SUBQ   $8, CX
-	JMP    scalar
+	JAE    scalar8
+
+scalar8done:
+	ADDQ $8, CX
 
 scalar4:
 	TESTQ  $4, CX
@@ -152,4 +157,48 @@ next:
 
 done:
 	MOVL AX, ret+72(FP)
+	RET
+
+// func recordScalar(rec []byte, pad *[8]uint32) uint32
+//
+// The body rec[24:] has n bytes. With k = -n mod 8, the 8-byte word at
+// rec+24-k (its first k bytes are the header's last k) is masked to keep
+// only the body's bytes and fed from register pad[k], as if the body
+// started with k zero bytes (see padStates); then the body's remaining
+// whole words, and the header's 20 bytes in three fixed steps. The loop is
+// the only branch that depends on n.
+TEXT ·recordScalar(SB), NOSPLIT, $0-36
+	MOVQ rec_base+0(FP), SI
+	MOVQ rec_len+8(FP), R10
+	MOVQ pad+24(FP), DX
+	SUBQ $24, R10           // n
+	MOVQ R10, BX
+	NEGQ BX
+	ANDQ $7, BX             // k
+	MOVL (DX)(BX*4), AX     // register pad[k]
+	LEAQ 24(SI), DI
+	SUBQ BX, DI             // the first word: rec+24-k
+	ADDQ BX, R10            // n+k bytes, whole words
+	JZ   rheader
+	MOVQ BX, CX
+	SHLQ $3, CX
+	MOVQ $-1, R9
+	SHLQ CL, R9             // zero the word's first k bytes
+	ANDQ (DI), R9
+	CRC32Q R9, AX
+	ADDQ $8, DI
+	SUBQ $8, R10
+	JZ   rheader
+
+rwords:
+	CRC32Q (DI), AX
+	ADDQ   $8, DI
+	SUBQ   $8, R10
+	JNZ    rwords
+
+rheader:
+	CRC32Q 0(SI), AX
+	CRC32Q 8(SI), AX
+	CRC32L 16(SI), AX
+	MOVL   AX, ret+32(FP)
 	RET
