@@ -15,8 +15,8 @@ type decodeResult struct {
 
 // writeAndDecode writes b at start, feeds it to the decoder and advances
 // the record positions: writeRecordLSN to the last record end,
-// flushRecordLSN to the last record end within a segment this write
-// completed (and so fdatasynced).
+// flushRecordLSN to the last record end, of this write or an earlier one,
+// within a segment this write completed (and so fdatasynced).
 // A write error or a decode error sets pending truncation: the decoder's
 // position no longer matches the file.
 func (s *Store) writeAndDecode(start pgwal.LSN, b []byte) error {
@@ -36,10 +36,17 @@ func (s *Store) writeAndDecode(start pgwal.LSN, b []byte) error {
 	// Write of 32 KiB or more): on a busy two-core machine the hand-off
 	// cost more than it saved (median 128 KiB append ratio 0.54 against
 	// 0.69 in line).
+	wrBefore := s.WriteRecordLSN()
 	if werr := s.writeBytes(start, b); werr != nil {
 		s.pending.Store(true)
 		s.dec = nil
 		return werr
+	}
+	// Records completed by earlier writes that lie in a segment this write
+	// completed are durable now too, even if no record ends in this write
+	// (Neon's write_wal: "We may have flushed a previously written record").
+	if bound != 0 && wrBefore <= bound && wrBefore > s.FlushRecordLSN() {
+		s.flushRecordLSN.Store(uint64(wrBefore))
 	}
 	res := decodeRecords(s.dec, b, bound)
 	s.decNext = end

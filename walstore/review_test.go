@@ -1,0 +1,120 @@
+package walstore
+
+import (
+	"testing"
+
+	"github.com/walkeeper/walkeeper/pgwal"
+)
+
+// TestReviewSegmentCompletionFlushesEarlierRecords: a write that completes
+// a segment fdatasyncs it, so every record written before it in that
+// segment is durable, even when no record ends inside the completing write
+// (the record at the boundary started in an earlier write and runs on into
+// the next segment). Neon's write_wal advances flush_record_lsn to the old
+// write_record_lsn when it is <= the new flush_lsn ("We may have flushed a
+// previously written record"), so the no-flush append is acknowledged
+// (walproposer-protocol §3.7 b). The store must report it too.
+func TestReviewSegmentCompletionFlushesEarlierRecords(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openFake(t, dir, 0)
+	// Records start 32 bytes off the 64-byte grid, so the record
+	// [3seg-32, 3seg+32) spans the boundary between segments 2 and 3.
+	start := pgwal.LSN(2*testSeg + 32)
+	if err := s.Truncate(start); err != nil {
+		t.Fatal(err)
+	}
+	data := fakeWAL(start, testSeg)
+	boundary := pgwal.LSN(3 * testSeg)
+	// Write A: up to 16 bytes into the spanning record; the last complete
+	// record ends at 3seg-32. Not flushed.
+	a := int(boundary - 16 - start)
+	if err := s.Write(start, data[:a]); err != nil {
+		t.Fatal(err)
+	}
+	lastRecord := boundary - 32
+	if got := s.WriteRecordLSN(); got != lastRecord {
+		t.Fatalf("write_record_lsn %s, want %s", got, lastRecord)
+	}
+	// Write B: 32 bytes that complete segment 2 (fdatasync + rename) but
+	// end inside the spanning record, so no record ends in B.
+	if err := s.Write(boundary-16, data[a:a+32]); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.RawFlushLSN(); got != boundary {
+		t.Fatalf("raw flush %s, want %s (segment completed)", got, boundary)
+	}
+	if got := s.FlushLSN(); got != lastRecord {
+		t.Errorf("flush_record_lsn %s after segment 2 was fdatasynced; want %s (the last record in it)", got, lastRecord)
+	}
+}
+
+// TestReviewRejectedWriteDoesNotBlockOpen: Write puts the bytes on disk
+// before it decodes them, so WAL the decoder rejects (here a record with a
+// bad CRC, followed in the same AppendRequest by valid records) lands in
+// the .partial segment. If the process restarts before the next election
+// truncates it, recovery sees "invalid WAL followed by valid WAL" and Open
+// fails with ErrCorrupt, so the timeline does not load and its committed
+// WAL cannot be served, although nothing on disk was damaged: the store
+// wrote those bytes itself. Neon's find_end_of_wal (storage-and-operations
+// §1.4) stops at the first decode error and loads. Expected to fail on main.
+func TestReviewRejectedWriteDoesNotBlockOpen(t *testing.T) {
+	w := getRealWAL(t)
+	dir := t.TempDir()
+	s, err := Open(realConfig(dir, w.sysID), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.InitializeFirstSegment(w.start); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Truncate(w.start); err != nil {
+		t.Fatal(err)
+	}
+	// A record in the last segment whose header lies on one page.
+	lastSeg := pgwal.LSN(w.end.SegmentNumber(pgwal.DefaultSegmentSize) * pgwal.DefaultSegmentSize)
+	var bad pgwal.Record
+	for _, r := range w.records {
+		if r.StartLSN > lastSeg+pgwal.XLogBlockSize && r.StartLSN.PageOffset()+pgwal.SizeOfXLogRecord <= pgwal.XLogBlockSize {
+			bad = r
+			break
+		}
+	}
+	if bad.StartLSN == 0 || bad.NextLSN+4096 > w.end {
+		t.Skip("no suitable record in the last segment")
+	}
+	for pos := w.start; pos < bad.StartLSN; {
+		n := min(bad.StartLSN-pos, pgwal.MaxSendSize)
+		if err := s.Write(pos, w.bytesAt(pos, pos+n)); err != nil {
+			t.Fatal(err)
+		}
+		pos += n
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// The next AppendRequest: the record with one CRC byte flipped, then
+	// a few KiB of valid records.
+	chunk := append([]byte(nil), w.bytesAt(bad.StartLSN, bad.NextLSN+4096)...)
+	chunk[crcLSN(t, bad)-bad.StartLSN] ^= 0xff
+	if err := s.Write(bad.StartLSN, chunk); err == nil {
+		t.Fatal("Write of a record with a bad CRC succeeded")
+	}
+	// The session ends; a vote would flush; then the process restarts.
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.FlushLSN(); got != bad.StartLSN {
+		t.Fatalf("flush_lsn %s, want %s", got, bad.StartLSN)
+	}
+	s.Close()
+	s2, err := Open(realConfig(dir, w.sysID), w.start, w.start)
+	if err != nil {
+		t.Fatalf("reopening after a rejected write: %v; want the end of WAL at %s (the last acknowledged record end)", err, bad.StartLSN)
+	}
+	defer s2.Close()
+	if got := s2.FlushLSN(); got != bad.StartLSN {
+		t.Fatalf("recovered %s, want %s", got, bad.StartLSN)
+	}
+}
