@@ -1,6 +1,7 @@
 package walstore
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/walkeeper/walkeeper/pgwal"
@@ -18,7 +19,8 @@ type decodeResult struct {
 // flushRecordLSN to the last record end, of this write or an earlier one,
 // within a segment this write completed (and so fdatasynced).
 // A write error or a decode error sets pending truncation: the decoder's
-// position no longer matches the file.
+// position no longer matches the file. After a decode error the bytes
+// after the last valid record are also cut off (dropRejected).
 func (s *Store) writeAndDecode(start pgwal.LSN, b []byte) error {
 	if s.dec == nil || s.decNext != start {
 		cfg := s.config()
@@ -50,18 +52,39 @@ func (s *Store) writeAndDecode(start pgwal.LSN, b []byte) error {
 	}
 	res := decodeRecords(s.dec, b, bound)
 	s.decNext = end
+	if res.last != 0 {
+		s.writeRecordLSN.Store(uint64(res.last))
+	}
 	if res.err != nil {
 		s.pending.Store(true)
 		s.dec = nil
-		return fmt.Errorf("decode WAL after %s: %w", s.WriteRecordLSN(), res.err)
-	}
-	if res.last != 0 {
-		s.writeRecordLSN.Store(uint64(res.last))
+		good := s.WriteRecordLSN()
+		return s.dropRejected(good, end, fmt.Errorf("decode WAL after %s: %w", good, res.err))
 	}
 	if res.lastLE != 0 {
 		s.flushRecordLSN.Store(uint64(res.lastLE))
 	}
 	return nil
+}
+
+// dropRejected handles WAL the decoder rejected. Its bytes, from good (the
+// end of the last valid record) to end, are already in the segment files,
+// and valid records may follow the bad one in them. They came from the
+// proposer, not from a damaged disk, but a restart before the next
+// election's truncation would find valid WAL after invalid WAL, which
+// recovery must take for corruption, and the timeline would not load. So
+// they are cut off now, as that truncation would do (nothing after good
+// was acknowledged: flush positions are record ends), and writes stay
+// refused until the election truncates.
+func (s *Store) dropRejected(good, end pgwal.LSN, decErr error) error {
+	s.log.Warn("WAL rejected by the decoder; cutting it off after the last valid record",
+		"end_lsn", good, "written_to", end, "err", decErr)
+	err := s.Truncate(good)
+	s.pending.Store(true)
+	if err != nil {
+		return errors.Join(decErr, fmt.Errorf("cut off rejected WAL: %w", err))
+	}
+	return decErr
 }
 
 // scanner is a recordDecoder that can also report a whole Feed's record

@@ -6,7 +6,7 @@ import (
 	"github.com/walkeeper/walkeeper/pgwal"
 )
 
-// TestReviewSegmentCompletionFlushesEarlierRecords: a write that completes
+// TestSegmentCompletionFlushesEarlierRecords: a write that completes
 // a segment fdatasyncs it, so every record written before it in that
 // segment is durable, even when no record ends inside the completing write
 // (the record at the boundary started in an earlier write and runs on into
@@ -14,7 +14,7 @@ import (
 // write_record_lsn when it is <= the new flush_lsn ("We may have flushed a
 // previously written record"), so the no-flush append is acknowledged
 // (walproposer-protocol §3.7 b). The store must report it too.
-func TestReviewSegmentCompletionFlushesEarlierRecords(t *testing.T) {
+func TestSegmentCompletionFlushesEarlierRecords(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	s := openFake(t, dir, 0)
@@ -49,16 +49,16 @@ func TestReviewSegmentCompletionFlushesEarlierRecords(t *testing.T) {
 	}
 }
 
-// TestReviewRejectedWriteDoesNotBlockOpen: Write puts the bytes on disk
-// before it decodes them, so WAL the decoder rejects (here a record with a
-// bad CRC, followed in the same AppendRequest by valid records) lands in
-// the .partial segment. If the process restarts before the next election
-// truncates it, recovery sees "invalid WAL followed by valid WAL" and Open
-// fails with ErrCorrupt, so the timeline does not load and its committed
-// WAL cannot be served, although nothing on disk was damaged: the store
-// wrote those bytes itself. Neon's find_end_of_wal (storage-and-operations
-// §1.4) stops at the first decode error and loads. Expected to fail on main.
-func TestReviewRejectedWriteDoesNotBlockOpen(t *testing.T) {
+// TestRejectedWriteDoesNotBlockOpen: Write puts the bytes on disk before
+// it decodes them, so WAL the decoder rejects (here a record with a bad
+// CRC, followed in the same AppendRequest by valid records) lands in the
+// .partial segment. Were it left there, a restart before the next
+// election's truncation would find "invalid WAL followed by valid WAL",
+// Open would fail with ErrCorrupt and the timeline's committed WAL could
+// not be served, although the disk is fine: the store wrote those bytes
+// itself. The store cuts them off at once (dropRejected); recovery then
+// ends at the last valid record.
+func TestRejectedWriteDoesNotBlockOpen(t *testing.T) {
 	w := getRealWAL(t)
 	dir := t.TempDir()
 	s, err := Open(realConfig(dir, w.sysID), 0, 0)
