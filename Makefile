@@ -40,7 +40,7 @@ test-short:
 
 ## bench: WAL push path over TCP (cmd/wkbench) beside raw write+fdatasync baselines
 ## measured in the same run, with ratios and goals (see docs/benchmarks.md)
-BENCHROUNDS ?= 7
+BENCHROUNDS ?= 25
 bench:
 	$(GO) run ./cmd/wkbench -rounds $(BENCHROUNDS)
 

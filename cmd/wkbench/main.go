@@ -232,12 +232,19 @@ func commitLatency(ctx context.Context, addr string, w *e2e.WAL, from pgwal.LSN,
 func report(out *os.File, f *figures, rounds int) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "what\tours\tbaseline\tratio\tgoal\tmet\t\n")
-	ingestRow := func(name string, ours, base []float64) {
+	ingestRow := func(name string, ours, base []float64, goal bool) {
 		o, b := e2e.Median(ours), e2e.Median(base)
-		fmt.Fprintf(tw, "%s\t%.0f MB/s\t%.0f MB/s\t%.2f\t≥ %.2f\t%s\t\n", name, o, b, o/b, goalIngestRatio, yes(o/b >= goalIngestRatio))
+		if goal {
+			fmt.Fprintf(tw, "%s\t%.0f MB/s\t%.0f MB/s\t%.2f\t≥ %.2f\t%s\t\n", name, o, b, o/b, goalIngestRatio, yes(o/b >= goalIngestRatio))
+		} else {
+			fmt.Fprintf(tw, "%s\t%.0f MB/s\t%.0f MB/s\t%.2f\t-\t\t\n", name, o, b, o/b)
+		}
 	}
-	ingestRow("ingest 128 KiB appends, fsync on", f.ingestOn, f.ingestOnBase)
-	ingestRow("ingest 128 KiB appends, fsync off", f.ingestOff, f.ingestOffBase)
+	// The goal is against the raw write+fdatasync baseline; with fsync off
+	// the baseline is a bare page-cache copy, which no networked server
+	// approaches (see the reference line), so that row has no goal.
+	ingestRow("ingest 128 KiB appends, fsync on", f.ingestOn, f.ingestOnBase, true)
+	ingestRow("ingest 128 KiB appends, fsync off (baseline: pwrite only)", f.ingestOff, f.ingestOffBase, false)
 	p50, p50b := e2e.Median(f.p50), e2e.Median(f.p50Base)
 	goal := p50b + ms(goalCommitSlack)
 	fmt.Fprintf(tw, "commit latency p50\t%.3f ms\t%.3f ms\t%.2f\t≤ %.3f ms\t%s\t\n", p50, p50b, p50/p50b, goal, yes(p50 <= goal))
