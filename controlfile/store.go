@@ -50,6 +50,12 @@ type Store struct {
 	persisted   State
 	overlay     Overlay
 	lastPersist time.Time
+	// unsure is set by a failed persist: the file may hold the state that
+	// failed (a write can fail after its rename, at the directory fsync),
+	// so the next Update writes even if nothing differs from persisted.
+	unsure bool
+	// persistFile writes the file; Persist, except in tests.
+	persistFile func(dir string, s *State, noSync bool) error
 
 	// PersistSeconds, if not nil, observes the duration of every persist
 	// made through the Store (not the one inside Create).
@@ -120,16 +126,20 @@ func (st *Store) LastPersistAt() time.Time { return st.lastPersist }
 // Update applies fn to the current state and persists the result if it
 // differs from the persisted copy; then the overlay takes the result's
 // values ("start change → modify → finish change"). On a persist error
-// nothing changes. fn must not keep s.
+// nothing changes in memory, and the next Update writes the file whether
+// or not its state differs, since the failed write may have reached the
+// disk. fn must not keep s.
 func (st *Store) Update(fn func(s *State)) error {
 	s := st.State()
 	if fn != nil {
 		fn(&s)
 	}
-	if !s.Equal(&st.persisted) {
+	if st.unsure || !s.Equal(&st.persisted) {
 		if err := st.persist(&s); err != nil {
+			st.unsure = true
 			return err
 		}
+		st.unsure = false
 		st.persisted = s.Clone()
 	}
 	st.overlay = overlayOf(&s)
@@ -141,7 +151,11 @@ func (st *Store) Flush() error { return st.Update(nil) }
 
 func (st *Store) persist(s *State) error {
 	start := time.Now()
-	if err := Persist(st.dir, s, st.noSync); err != nil {
+	write := st.persistFile
+	if write == nil {
+		write = Persist
+	}
+	if err := write(st.dir, s, st.noSync); err != nil {
 		return err
 	}
 	if st.PersistSeconds != nil {

@@ -323,3 +323,45 @@ func TestMembership(t *testing.T) {
 		t.Fatal("Clone aliases")
 	}
 }
+
+// TestStoreUpdateAfterFailedPersist: a persist can fail after its rename
+// (at the directory fsync), leaving the new state on disk while the Store
+// keeps the old one. The next Update must then write the file again even
+// though its state equals the persisted copy, so that disk and memory
+// agree.
+func TestStoreUpdateAfterFailedPersist(t *testing.T) {
+	t.Parallel()
+	st, _ := newTestStore(t)
+	if err := st.Update(func(s *State) { s.Acceptor.Term = 4 }); err != nil {
+		t.Fatal(err)
+	}
+	errSync := errors.New("fsync of the directory failed")
+	st.persistFile = func(dir string, s *State, noSync bool) error {
+		if err := Persist(dir, s, noSync); err != nil {
+			t.Fatal(err)
+		}
+		return errSync
+	}
+	if err := st.Update(func(s *State) { s.Acceptor.Term = 5 }); !errors.Is(err, errSync) {
+		t.Fatalf("update: %v, want the injected error", err)
+	}
+	if got := onDisk(t, st).Acceptor.Term; got != 5 {
+		t.Fatalf("on disk after the failed persist: term %d, want 5 (written before the failure)", got)
+	}
+	if got := st.State().Acceptor.Term; got != 4 {
+		t.Fatalf("in memory after the failed persist: term %d, want 4", got)
+	}
+	st.persistFile = nil
+	if err := st.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := onDisk(t, st).Acceptor.Term; got != 4 {
+		t.Fatalf("on disk after the next Update: term %d, want 4, as in memory", got)
+	}
+	// Once they agree, an Update without changes writes nothing again.
+	before := st.LastPersistAt()
+	time.Sleep(2 * time.Millisecond)
+	if err := st.Flush(); err != nil || st.LastPersistAt() != before {
+		t.Fatalf("no-op Flush after recovery: %v, persisted again: %v", err, st.LastPersistAt() != before)
+	}
+}
