@@ -77,6 +77,11 @@ func (s *Store) writeAndDecode(start pgwal.LSN, b []byte) error {
 // was acknowledged: flush positions are record ends), and writes stay
 // refused until the election truncates.
 func (s *Store) dropRejected(good, end pgwal.LSN, decErr error) error {
+	if good == 0 {
+		// No record boundary is known (no truncation and no complete
+		// record since Open): nothing to cut back to.
+		return decErr
+	}
 	s.log.Warn("WAL rejected by the decoder; cutting it off after the last valid record",
 		"end_lsn", good, "written_to", end, "err", decErr)
 	err := s.Truncate(good)
