@@ -247,7 +247,7 @@ func (d *BoundaryDecoder) complete(hdr []byte, crc uint32) (bool, error) {
 		return false, decodeErr(d.recStart, ErrBadCRC, "computed %08X, xl_crc %08X", crc, want)
 	}
 	d.endLSN = d.lsn
-	copy(d.last[:], hdr[:SizeOfXLogRecord])
+	d.last = [SizeOfXLogRecord]byte(hdr[:SizeOfXLogRecord])
 	d.state = stateSkipping
 	d.skipUntil = nextRecordStart(d.lsn, isSwitch(hdr[17], hdr[16]), d.segSize)
 	return true, nil
