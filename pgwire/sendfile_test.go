@@ -132,13 +132,7 @@ func TestSendFileNotSocket(t *testing.T) {
 // TestSendFileShortFile: asking for bytes beyond the file's end fails and
 // breaks the writer, rather than sending a message shorter than announced.
 func TestSendFileShortFile(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("sendfile is Linux only")
-	}
-	srv, cli := tcpPair(t)
-	go func() { _, _ = io.Copy(io.Discard, cli) }()
-	f, _ := randomFile(t, 1000)
-	w := newWriter(srv, 10*time.Second)
+	w, f := discardingWriter(t, 1000)
 	err := w.sendFile([]byte{'w'}, f, 900, 200)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("sendFile past EOF: %v, want io.ErrUnexpectedEOF", err)
@@ -150,13 +144,7 @@ func TestSendFileShortFile(t *testing.T) {
 
 // TestSendFileAllocs: after the first call a send allocates nothing.
 func TestSendFileAllocs(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("sendfile is Linux only")
-	}
-	srv, cli := tcpPair(t)
-	go func() { _, _ = io.Copy(io.Discard, cli) }()
-	f, _ := randomFile(t, 1<<20)
-	w := newWriter(srv, 10*time.Second)
+	w, f := discardingWriter(t, 1<<20)
 	hdr := []byte{'w', 1, 2, 3}
 	allocs := testing.AllocsPerRun(50, func() {
 		if err := w.sendFile(hdr, f, 4096, 128<<10); err != nil {
@@ -172,17 +160,25 @@ func TestSendFileAllocs(t *testing.T) {
 // (the header would wait in the kernel behind MSG_MORE), and the writer
 // still works.
 func TestSendFileEmpty(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("sendfile is Linux only")
-	}
-	srv, cli := tcpPair(t)
-	go func() { _, _ = io.Copy(io.Discard, cli) }()
-	f, _ := randomFile(t, 1000)
-	w := newWriter(srv, 10*time.Second)
+	w, f := discardingWriter(t, 1000)
 	if err := w.sendFile([]byte{'w'}, f, 0, 0); !errors.Is(err, ErrNoSendfile) {
 		t.Fatalf("sendFile of 0 bytes: %v, want ErrNoSendfile", err)
 	}
 	if err := w.sendCopyData([]byte("x")); err != nil {
 		t.Fatalf("the writer broke after a refused empty send: %v", err)
 	}
+}
+
+// discardingWriter is a writer on a TCP connection whose peer reads and
+// discards everything, and a file of size random bytes to send from;
+// Linux only (the test is skipped elsewhere).
+func discardingWriter(t *testing.T, size int) (*writer, *os.File) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("sendfile is Linux only")
+	}
+	srv, cli := tcpPair(t)
+	go func() { _, _ = io.Copy(io.Discard, cli) }()
+	f, _ := randomFile(t, size)
+	return newWriter(srv, 10*time.Second), f
 }
