@@ -114,13 +114,9 @@ func TestDivergentTailTruncated(t *testing.T) {
 	if err := b[0].Elect(cp, history); err != nil {
 		t.Fatal(err)
 	}
-	// ProposerElected has no reply; a heartbeat's reply shows it was done.
-	if err := b[0].Append(cp, nil, 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	m, err := b[0].Receive(ctx)
-	if ar, ok := m.(walproto.AppendResponse); err != nil || !ok || ar.FlushLSN != x1 || ar.Term != 2 {
-		t.Fatalf("sk1 after ProposerElected: %+v %v, want flush_lsn %s term 2", m, err, x1)
+	ar, err := e2e.AwaitApplied(ctx, b[0], cp)
+	if err != nil || ar.FlushLSN != x1 || ar.Term != 2 {
+		t.Fatalf("sk1 after ProposerElected: %+v %v, want flush_lsn %s term 2", ar, err, x1)
 	}
 	if flush, _, _, err := e2e.TimelineStatus(ctx, sks[0].addr, ttid); err != nil || flush != x1 {
 		t.Fatalf("sk1 TIMELINE_STATUS flush %s %v, want %s", flush, err, x1)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walkeeper/walkeeper/internal/e2e"
 	"github.com/walkeeper/walkeeper/pgwal"
 	"github.com/walkeeper/walkeeper/proposer"
 	"github.com/walkeeper/walkeeper/replication"
@@ -53,12 +54,8 @@ func replServer(ctx context.Context, t testing.TB, p *primary, start pgwal.LSN, 
 	if err := prop.Elect(start, walproto.TermHistory{{Term: 1, LSN: start}}); err != nil {
 		t.Fatal(err)
 	}
-	// A heartbeat's reply tells the election has been processed, so the
-	// readers find the timeline's start.
-	if err := prop.Append(start, nil, 0, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := prop.Receive(ctx); err != nil {
+	// Once the election is applied the readers find the timeline's start.
+	if _, err := e2e.AwaitApplied(ctx, prop, start); err != nil {
 		t.Fatal(err)
 	}
 	return addr, prop, stop

@@ -53,7 +53,7 @@ func (r IngestResult) MBps() float64 { return float64(r.Bytes) / r.Elapsed.Secon
 func Ingest(ctx context.Context, c *proposer.Conn, w *WAL, from, to pgwal.LSN, chunk int) (IngestResult, error) {
 	r := IngestResult{Bytes: int64(to - from)}
 	t0 := time.Now()
-	if err := AwaitApplied(ctx, c, from); err != nil {
+	if _, err := AwaitApplied(ctx, c, from); err != nil {
 		return r, err
 	}
 	r.Election = time.Since(t0)
@@ -67,21 +67,23 @@ func Ingest(ctx context.Context, c *proposer.Conn, w *WAL, from, to pgwal.LSN, c
 }
 
 // AwaitApplied sends a heartbeat (an AppendRequest without WAL) at pos,
-// where the connection's WAL ends, and waits for its AppendResponse: the
+// where the connection's WAL ends, and returns its AppendResponse: the
 // server processes a connection's messages in order, so every message
-// sent before it has then been applied.
-func AwaitApplied(ctx context.Context, c *proposer.Conn, pos pgwal.LSN) error {
+// sent before it, ProposerElected (which has no reply) among them, has
+// then been applied.
+func AwaitApplied(ctx context.Context, c *proposer.Conn, pos pgwal.LSN) (walproto.AppendResponse, error) {
 	if err := c.Append(pos, nil, 0, 0); err != nil {
-		return err
+		return walproto.AppendResponse{}, err
 	}
 	m, err := c.Receive(ctx)
 	if err != nil {
-		return err
+		return walproto.AppendResponse{}, err
 	}
-	if _, ok := m.(walproto.AppendResponse); !ok {
-		return fmt.Errorf("e2e: %T in reply to a heartbeat, want AppendResponse", m)
+	ar, ok := m.(walproto.AppendResponse)
+	if !ok {
+		return walproto.AppendResponse{}, fmt.Errorf("e2e: %T in reply to a heartbeat, want AppendResponse", m)
 	}
-	return nil
+	return ar, nil
 }
 
 // CommitFrom is where the commit-latency benchmarks start: the first
