@@ -80,13 +80,13 @@ var padStates = func() (s [8]uint32) {
 }()
 
 // unshiftZeroBit returns the register r' from which one zero bit gives r.
-// With the reflected polynomial, a zero bit takes r' to r'>>1, xored with
-// polyReflected when the bit shifted out was 1; polyReflected's top bit is
-// set and r'>>1's is clear, so r's top bit tells which happened.
+// With the reflected polynomial (crc32.Castagnoli), a zero bit takes r' to
+// r'>>1, xored with the polynomial when the bit shifted out was 1; the
+// polynomial's top bit is set and r'>>1's is clear, so r's top bit tells
+// which happened.
 func unshiftZeroBit(r uint32) uint32 {
-	const polyReflected = 0x82F63B78
 	if r&0x80000000 != 0 {
-		return (r^polyReflected)<<1 | 1
+		return (r^crc32.Castagnoli)<<1 | 1
 	}
 	return r << 1
 }
