@@ -207,39 +207,54 @@ func (s *Session) readLoop(ctx context.Context, first inbound, in chan<- inbound
 
 // enqueue blocks while the WalAcceptor is behind, logging once if that
 // takes longer than the slow-enqueue threshold.
+//
+// m's bytes are counted before it is offered and taken back if it was not
+// sent: counting after the send would let the WalAcceptor's dequeued run
+// first, and the count would dip below zero for a moment.
 func (s *Session) enqueue(ctx context.Context, in chan<- inbound, m inbound) error {
+	size := int64(m.size)
 	if s.room(m) {
+		s.queuedBytes.Add(size)
 		select {
 		case in <- m:
-			s.queuedBytes.Add(int64(m.size))
 			return nil
 		default:
+			s.queuedBytes.Add(-size)
 		}
 	}
 	start := time.Now()
 	slow := time.NewTimer(orDefault(s.slowEnqueue, SlowEnqueueThreshold))
 	defer slow.Stop()
+	slowC := slow.C // nil once the warning is out
 	warned := false
 	for {
 		// Without room by bytes only the drain signal may let it in.
 		var send chan<- inbound
 		if s.room(m) {
 			send = in
+			s.queuedBytes.Add(size)
 		}
 		select {
 		case send <- m:
-			s.queuedBytes.Add(int64(m.size))
 			if warned {
 				s.logger().Warn("slow WalAcceptor enqueue completed", "seconds", time.Since(start).Seconds())
 			}
 			return nil
 		case <-s.drained:
-		case <-slow.C:
+		case <-slowC:
+			slowC = nil
+		case <-ctx.Done():
+		}
+		if send != nil {
+			s.queuedBytes.Add(-size)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if slowC == nil && !warned {
 			warned = true
 			s.logger().Warn("slow WalAcceptor enqueue blocked", "seconds", time.Since(start).Seconds(),
 				"queued_bytes", s.queuedBytes.Load())
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 	}
 }
