@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/walkeeper/walkeeper/internal/backlog"
 	"github.com/walkeeper/walkeeper/walproto"
 	"golang.org/x/sync/errgroup"
 )
@@ -63,6 +64,11 @@ type Session struct {
 	Logger *slog.Logger
 	// Metrics receives queue figures; nil records nothing.
 	Metrics *SessionMetrics
+	// Backlog, if set (by Open, before the first message is queued),
+	// also counts the bytes in the inbound queue: the timeline's total,
+	// which its replication senders yield to. Everything the session
+	// counted is subtracted again by the time Run returns.
+	Backlog *backlog.Counter
 
 	// Test hooks; zero means the constants above.
 	flushInterval time.Duration
@@ -130,6 +136,7 @@ func (s *Session) Run(ctx context.Context) error {
 	err = grp.Wait()
 	for m := range in { // the reader has closed it
 		s.Metrics.queued(m, -1)
+		s.count(-int64(m.size))
 	}
 	return s.finish(ctx, err)
 }
@@ -214,12 +221,12 @@ func (s *Session) readLoop(ctx context.Context, first inbound, in chan<- inbound
 func (s *Session) enqueue(ctx context.Context, in chan<- inbound, m inbound) error {
 	size := int64(m.size)
 	if s.room(m) {
-		s.queuedBytes.Add(size)
+		s.count(size)
 		select {
 		case in <- m:
 			return nil
 		default:
-			s.queuedBytes.Add(-size)
+			s.count(-size)
 		}
 	}
 	start := time.Now()
@@ -232,7 +239,7 @@ func (s *Session) enqueue(ctx context.Context, in chan<- inbound, m inbound) err
 		var send chan<- inbound
 		if s.room(m) {
 			send = in
-			s.queuedBytes.Add(size)
+			s.count(size)
 		}
 		select {
 		case send <- m:
@@ -246,7 +253,7 @@ func (s *Session) enqueue(ctx context.Context, in chan<- inbound, m inbound) err
 		case <-ctx.Done():
 		}
 		if send != nil {
-			s.queuedBytes.Add(-size)
+			s.count(-size)
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -273,10 +280,19 @@ func (s *Session) maxQueuedBytes() int64 {
 	return MaxQueuedBytes
 }
 
+// count adds d bytes to the queued total of the session and of the
+// timeline.
+func (s *Session) count(d int64) {
+	s.queuedBytes.Add(d)
+	if s.Backlog != nil {
+		s.Backlog.Add(d)
+	}
+}
+
 // dequeued gives back m's share of the byte budget and wakes a reader
 // waiting for room.
 func (s *Session) dequeued(m inbound) {
-	s.queuedBytes.Add(-int64(m.size))
+	s.count(-int64(m.size))
 	select {
 	case s.drained <- struct{}{}:
 	default:

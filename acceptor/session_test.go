@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walkeeper/walkeeper/internal/backlog"
 	"github.com/walkeeper/walkeeper/pgwal"
 	"github.com/walkeeper/walkeeper/walproto"
 )
@@ -645,6 +646,7 @@ func TestSessionQueueByteBudget(t *testing.T) {
 	payload := len(walproto.AppendProposerMessage(nil, walproto.Version3, tvAppend(1, 0x1000028, size, 0)))
 	h.sess.maxQueued = int64(10 * payload)
 	h.sess.slowEnqueue = 20 * time.Millisecond
+	h.sess.Backlog = &backlog.Counter{}
 	h.start()
 	h.handshake(0x1000028)
 	h.waitReplies(2)
@@ -662,9 +664,40 @@ func TestSessionQueueByteBudget(t *testing.T) {
 	if got, want := h.stream.recvs.Load(), int64(3+1+10+1); got != want {
 		t.Fatalf("reader took %d payloads off the stream while the WAL store was stuck; want %d", got, want)
 	}
+	if q, b := h.sess.queuedBytes.Load(), h.sess.Backlog.Load(); q != int64(10*payload) || b != q {
+		t.Fatalf("queued %d bytes, timeline backlog %d; want both %d", q, b, 10*payload)
+	}
 	close(wal.writeGate)
 	h.waitFor("all appends written", func() bool { w, _ := h.wal.counts(); return w == n })
 	if q := h.sess.queuedBytes.Load(); q != 0 {
 		t.Fatalf("%d bytes still counted as queued after the queue drained", q)
+	}
+	if b := h.sess.Backlog.Load(); b != 0 {
+		t.Fatalf("timeline backlog %d after the queue drained", b)
+	}
+}
+
+// TestSessionBacklogReturnedOnCancel: a session that ends with messages
+// still queued takes them out of the timeline's backlog, or the
+// timeline's senders would yield to an ingest that no longer exists.
+func TestSessionBacklogReturnedOnCancel(t *testing.T) {
+	t.Parallel()
+	const size = 0x2000
+	wal := newFakeWAL()
+	h := newHarness(t, wal)
+	wal.writeGate = make(chan struct{})
+	h.sess.Backlog = &backlog.Counter{}
+	h.start()
+	h.handshake(0x1000028)
+	h.waitReplies(2)
+	for i := range 5 {
+		h.push(tvAppend(1, 0x1000028+i*size, size, 0))
+	}
+	h.waitFor("appends queued behind the stuck write", func() bool { return h.sess.Backlog.Load() > 0 })
+	h.cancel()
+	close(wal.writeGate)
+	h.wait()
+	if b := h.sess.Backlog.Load(); b != 0 {
+		t.Fatalf("timeline backlog %d after the session ended", b)
 	}
 }

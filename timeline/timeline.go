@@ -10,6 +10,7 @@ import (
 	"github.com/walkeeper/walkeeper/acceptor"
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
+	"github.com/walkeeper/walkeeper/internal/backlog"
 	"github.com/walkeeper/walkeeper/replication"
 	"github.com/walkeeper/walkeeper/walproto"
 	"github.com/walkeeper/walkeeper/walstore"
@@ -42,6 +43,9 @@ type Timeline struct {
 
 	senders   *replication.WalSenders
 	receivers receivers // active START_WAL_PUSH sessions
+	// ingest counts the bytes queued for the WalAcceptors of the
+	// timeline's START_WAL_PUSH sessions; senders yield to it.
+	ingest backlog.Counter
 
 	hsMu sync.Mutex
 	hs   func() walproto.HotStandbyFeedback
@@ -62,6 +66,11 @@ func newTimeline(ttid ids.TTID, dir string, control *controlfile.Store, log *slo
 		watches: newEndWatches(),
 	}
 }
+
+// IngestBacklog is the work queued for this timeline's WalAcceptors:
+// acceptor sessions count into it, replication senders yield to it
+// (replication.Config.IngestBacklog).
+func (tl *Timeline) IngestBacklog() *backlog.Counter { return &tl.ingest }
 
 // Context is cancelled when the timeline is deleted or the server shuts
 // down. Connections working on the timeline select on it.
