@@ -80,6 +80,7 @@ type sharedReaderConfig struct {
 	interp  interpreted.Config
 	start   pgwal.LSN
 	logger  *slog.Logger
+	yield   yielder // the decode yields to ingest like a sender
 }
 
 // attach adds a subscriber for s at start to a running reader of key, or
@@ -206,6 +207,7 @@ func (r *sharedReader) loop(ctx context.Context, cfg sharedReaderConfig) error {
 		}
 		end, changed := cfg.commit.Load()
 		if end <= pos {
+			cfg.yield.caughtUp()
 			select {
 			case <-changed:
 			case <-r.wake:
@@ -213,6 +215,10 @@ func (r *sharedReader) loop(ctx context.Context, cfg sharedReaderConfig) error {
 				return ctx.Err()
 			}
 			continue
+		}
+		cfg.yield.wait(ctx)
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		ce := chunkEnd(pos, end, cfg.segSize)
 		n, err := wal.ReadAt(buf[:ce-pos], pos)
@@ -279,7 +285,7 @@ func (r *sharedReader) takeAttaches(b *interpreted.Batcher, subs map[interpreted
 // and this stream's sender encodes and sends what it queues.
 func serveReaderTask(ctx context.Context, cfg *Config, slot *Sender, out *outStream, stream Stream, ic *InterpretedConfig) error {
 	rcfg := sharedReaderConfig{ctx: ctx, commit: cfg.CommitLSN, open: cfg.OpenReader, segSize: cfg.SegmentSize,
-		interp: ic.Interp, start: cfg.Command.StartLSN, logger: cfg.Logger}
+		interp: ic.Interp, start: cfg.Command.StartLSN, logger: cfg.Logger, yield: newYielder(cfg)}
 	var (
 		r       *sharedReader
 		sub     *subscriber

@@ -30,6 +30,7 @@ type sender struct {
 	readFn func() error
 
 	interp *interpState // set for an interpreted stream (§6)
+	yield  yielder
 
 	// Set when raw WAL goes out with sendfile (see zeroCopy).
 	fileStream FileStream
@@ -48,8 +49,15 @@ func (s *sender) run(ctx context.Context) error {
 	}
 	s.buf = make([]byte, XLogDataHeaderSize+pgwal.MaxSendSize)
 	s.readFn = s.read
+	s.yield = newYielder(s.cfg)
 	for {
 		end, r := s.waitWAL(ctx)
+		if r == nil {
+			s.yield.wait(ctx)
+			if err := ctx.Err(); err != nil {
+				r = internalError(err)
+			}
+		}
 		switch {
 		case r != nil:
 		case s.interp != nil:
@@ -84,6 +92,7 @@ func (s *sender) waitWAL(ctx context.Context) (pgwal.LSN, *endReason) {
 		if end > s.pos {
 			return end, nil
 		}
+		s.yield.caughtUp()
 		end, ok, err := s.waitForLSN(ctx)
 		if err != nil {
 			return 0, internalError(err)

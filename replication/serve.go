@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/walkeeper/walkeeper/internal/backlog"
 	"github.com/walkeeper/walkeeper/internal/watch"
 	"github.com/walkeeper/walkeeper/pgwal"
 )
@@ -63,6 +64,14 @@ type Config struct {
 	WALReaders *prometheus.GaugeVec
 	Logger     *slog.Logger     // nil discards
 	Now        func() time.Time // nil means time.Now
+
+	// IngestBacklog is the work queued for the timeline's WalAcceptors
+	// (acceptor sessions count into it). While it is above zero a sender
+	// holds back before each chunk, for at most YieldMax in all until it
+	// has caught up again (see yielder). Nil, or YieldMax <= 0, never
+	// yields.
+	IngestBacklog *backlog.Counter
+	YieldMax      time.Duration
 
 	// ZeroCopy says when a Commit-mode raw stream over a FileStream, with
 	// a WALFileReader, sends WAL with sendfile (see ZeroCopyMode).

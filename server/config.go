@@ -58,6 +58,11 @@ type Config struct {
 	// START_REPLICATION streams send WAL with sendfile (auto, the zero
 	// value: except to loopback clients; on; off).
 	ReplicationSendfile replication.ZeroCopyMode
+	// ReplicationYieldMax is --replication-yield-max: how long a
+	// timeline's replication senders may hold back, until they have caught
+	// up again, while its WalAcceptors have appends queued (zero means
+	// replication.DefaultYieldMax; negative: never hold back).
+	ReplicationYieldMax time.Duration
 	// LogFormat is "plain" or "json".
 	LogFormat string
 	// LogOutput defaults to os.Stdout; Logger, if set, overrides both.

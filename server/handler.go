@@ -35,6 +35,8 @@ type handler struct {
 	hub *replication.ReaderHub
 	// zeroCopy is Config.ReplicationSendfile.
 	zeroCopy replication.ZeroCopyMode
+	// yieldMax is Config.ReplicationYieldMax with its default applied.
+	yieldMax time.Duration
 }
 
 var _ pgwire.Handler = (*handler)(nil)
@@ -135,6 +137,9 @@ func (h *handler) StartReplication(ctx context.Context, s *pgwire.Session, opts 
 		WALReaders:  h.metrics.WALReaders,
 		Logger:      s.Logger,
 		ZeroCopy:    h.zeroCopy,
+
+		IngestBacklog: tl.IngestBacklog(),
+		YieldMax:      h.yieldMax,
 	}
 	if ic != nil {
 		err = replication.ServeInterpreted(ctx, cfg, *ic, replStream{cb})
@@ -261,6 +266,7 @@ func (h *handler) StartWALPush(ctx context.Context, s *pgwire.Session, opts pgwi
 			// is deleted.
 			release = func() { stopWatch(); done(); unsubscribe(); leave() }
 			sess.Feedback = fb
+			sess.Backlog = tl.IngestBacklog()
 			return tl.Core(), nil
 		},
 	}

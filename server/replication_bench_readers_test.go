@@ -29,13 +29,24 @@ import (
 
 // replServer starts a walkeeper (fsync on unless noSync) and elects a
 // proposer of a new timeline starting at start.
-func replServer(ctx context.Context, t testing.TB, p *primary, start pgwal.LSN, noSync, copyWAL bool) (string, *proposer.Conn, func() error) {
+// replOpts are a replServer's settings.
+type replOpts struct {
+	noSync  bool // --no-sync
+	copyWAL bool // --replication-sendfile=off (else on)
+	noYield bool // --replication-yield-max=0
+}
+
+func replServer(ctx context.Context, t testing.TB, p *primary, start pgwal.LSN, o replOpts) (string, *proposer.Conn, func() error) {
 	t.Helper()
 	// The readers are on loopback, where the default (auto) copies: force
 	// the path under test.
 	mode := replication.ZeroCopyOn
-	if copyWAL {
+	if o.copyWAL {
 		mode = replication.ZeroCopyOff
+	}
+	var yieldMax time.Duration // the default
+	if o.noYield {
+		yieldMax = -1
 	}
 	// Each round's data directory goes when its server stops: rounds write
 	// gigabytes in all, and a filling file system slowed later rounds.
@@ -43,7 +54,8 @@ func replServer(ctx context.Context, t testing.TB, p *primary, start pgwal.LSN, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	addrs, stopRun := startRun(t, Config{DataDir: dir, ID: 1, NoSync: noSync, Logger: testLogger(t), ReplicationSendfile: mode})
+	addrs, stopRun := startRun(t, Config{DataDir: dir, ID: 1, NoSync: o.noSync, Logger: testLogger(t),
+		ReplicationSendfile: mode, ReplicationYieldMax: yieldMax})
 	stop := func() error {
 		err := stopRun()
 		os.RemoveAll(dir)

@@ -82,7 +82,9 @@ func readWAL(t testing.TB, p *primary, start, end pgwal.LSN) []byte {
 // on this machine's cores), the same under nice -n 19 (the readers' CPU
 // comes after walkeeper's), or are stalled clients that never read. The
 // streaming variants run with zero-copy sends on, and unless
-// WALKEEPER_BENCH_COPY=0 also with them off (Config.ReplicationCopyWAL).
+// WALKEEPER_BENCH_COPY=0 also with them off (Config.ReplicationSendfile).
+// Senders yield to ingest (Config.ReplicationYieldMax, default 200 ms)
+// except in the one variant marked "no yield".
 func TestBenchReplicationIngest(t *testing.T) {
 	mb := benchEnv(t, "WALKEEPER_BENCH_INGEST_MB", 64)
 	rounds := benchEnv(t, "WALKEEPER_BENCH_ROUNDS", 5)
@@ -103,7 +105,11 @@ func TestBenchReplicationIngest(t *testing.T) {
 			variants = append(variants, ingestVariant{name: where.String(), readers: fanoutReaders, where: where, copyWAL: copyWAL})
 		}
 	}
-	variants = append(variants, ingestVariant{name: "stalled, in process", readers: fanoutReaders, stalled: true})
+	// The same as the best of them, with senders that do not yield to
+	// ingest (--replication-yield-max=0), to show what yielding is worth.
+	variants = append(variants,
+		ingestVariant{name: otherProcessNice.String(), readers: fanoutReaders, where: otherProcessNice, noYield: true},
+		ingestVariant{name: "stalled, in process", readers: fanoutReaders, stalled: true})
 	results := make([][]ingestResult, len(variants))
 	for r := range rounds {
 		for i := range variants { // a different variant first in each round
@@ -138,6 +144,7 @@ type ingestVariant struct {
 	where   readersWhere
 	stalled bool
 	copyWAL bool // zero-copy sends off
+	noYield bool // senders do not yield to ingest
 }
 
 // ingestResult is one round: the ingest time, and CPU time from the first
@@ -168,6 +175,9 @@ func (v ingestVariant) summary(rs, aloneRs []ingestResult, size int) string {
 	case v.readers > 0 && !v.stalled:
 		name += ", sendfile"
 	}
+	if v.noYield {
+		name += ", no yield"
+	}
 	line := fmt.Sprintf("  %-32s ingest median %6v (%4.0f MiB/s)", name, mi.Round(time.Millisecond), float64(size)/(1<<20)/mi.Seconds())
 	if v.readers > 0 {
 		line += fmt.Sprintf("  ratio median %.2f [%.2f–%.2f], of medians %.2f", ratios[len(ratios)/2], ratios[0], ratios[len(ratios)-1],
@@ -186,7 +196,7 @@ func ingestRound(t *testing.T, p *primary, wal []byte, walFile string, start pgw
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	addr, prop, stop := replServer(ctx, t, p, start, false, v.copyWAL)
+	addr, prop, stop := replServer(ctx, t, p, start, replOpts{copyWAL: v.copyWAL, noYield: v.noYield})
 	defer stop()
 	defer prop.Close()
 	var (
@@ -241,7 +251,7 @@ func TestBenchReplicationReceiveWAL(t *testing.T) {
 	defer cancel()
 	wkAddr := map[bool]string{}
 	for _, copyWAL := range []bool{false, true} {
-		addr, prop, _ := replServer(ctx, t, p, start, false, copyWAL)
+		addr, prop, _ := replServer(ctx, t, p, start, replOpts{copyWAL: copyWAL})
 		pushWAL(ctx, t, prop, wal, start)
 		pgtest.WaitFor(t, 30*time.Second, "commit_lsn "+end.String(), func() bool { return commitLSN(ctx, t, addr) >= end })
 		prop.Close()

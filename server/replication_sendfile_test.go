@@ -34,7 +34,7 @@ func smallWAL(t testing.TB, p *primary) (pgwal.LSN, []byte) {
 // committed.
 func pushCommitted(ctx context.Context, t testing.TB, p *primary, start pgwal.LSN, wal []byte, copyWAL bool) string {
 	t.Helper()
-	addr, prop, _ := replServer(ctx, t, p, start, true, copyWAL)
+	addr, prop, _ := replServer(ctx, t, p, start, replOpts{noSync: true, copyWAL: copyWAL})
 	pushWAL(ctx, t, prop, wal, start)
 	end := start + pgwal.LSN(len(wal))
 	pgtest.WaitFor(t, 10*time.Second, "commit_lsn "+end.String(), func() bool { return commitLSN(ctx, t, addr) >= end })

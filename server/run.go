@@ -159,7 +159,10 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 
 	g, gctx := errgroup.WithContext(ctx)
 	h := &handler{reg: reg, metrics: m, log: log, heapLayout: cfg.InterpretedHeapLayout,
-		zeroCopy: cfg.ReplicationSendfile}
+		zeroCopy: cfg.ReplicationSendfile, yieldMax: cfg.ReplicationYieldMax}
+	if h.yieldMax == 0 {
+		h.yieldMax = replication.DefaultYieldMax
+	}
 	if cfg.WALReaderFanout {
 		h.hub = replication.NewReaderHub(cfg.MaxDeltaForFanout)
 	}

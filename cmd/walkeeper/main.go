@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/interpreted"
@@ -125,6 +126,19 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, string, error) 
 		m, err := replication.ParseZeroCopyMode(v)
 		cfg.ReplicationSendfile = m
 		return err
+	})
+	fs.Func("replication-yield-max", "how long (a `duration`, e.g. 200ms) a timeline's START_REPLICATION senders may hold back while its WAL pushes have appends queued, so ingest gets the CPU first; once a sender has waited that long it sends until caught up. 0 turns this off (default 200ms)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			return err
+		case d < 0:
+			return errors.New("must not be negative")
+		case d == 0:
+			d = -1 // off
+		}
+		cfg.ReplicationYieldMax = d
+		return nil
 	})
 	fs.StringVar(&cfg.LogFormat, "log-format", server.DefaultLogFormat, "log `format`: plain (key=value text) or json, to stdout")
 	fs.StringVar(&dump, "dump-control-file", "", "print the control file at `path` as JSON and exit")

@@ -43,6 +43,21 @@ func TestParseFlagsSpellings(t *testing.T) {
 	if cfg.ListenPG != "127.0.0.1:5454" || cfg.ListenHTTP != "127.0.0.1:7676" || cfg.LogFormat != "plain" || cfg.DataDir != "." {
 		t.Errorf("defaults %+v", cfg)
 	}
+	for _, c := range []struct {
+		arg  string
+		want time.Duration
+	}{{"", 0}, {"--replication-yield-max=50ms", 50 * time.Millisecond}, {"--replication-yield-max=0", -1}} {
+		args := []string{c.arg}
+		if c.arg == "" {
+			args = nil
+		}
+		if cfg, _, err := parseFlags(args, &bytes.Buffer{}); err != nil || cfg.ReplicationYieldMax != c.want {
+			t.Errorf("%q: ReplicationYieldMax %v, %v; want %v (0: the server's default, negative: off)", c.arg, cfg.ReplicationYieldMax, err, c.want)
+		}
+	}
+	if _, _, err := parseFlags([]string{"--replication-yield-max=-1s"}, &bytes.Buffer{}); err == nil {
+		t.Error("negative --replication-yield-max accepted")
+	}
 	if _, _, err := parseFlags([]string{"--bogus"}, &bytes.Buffer{}); err == nil {
 		t.Error("unknown flag accepted")
 	}

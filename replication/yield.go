@@ -1,0 +1,72 @@
+package replication
+
+import (
+	"context"
+	"time"
+
+	"github.com/walkeeper/walkeeper/internal/backlog"
+)
+
+// yieldSettle is how long the backlog must stay empty before a yielding
+// sender goes on: between two appends the queue empties for a moment even
+// while the push is at full speed, and a sender that went at every such
+// moment would not be yielding at all.
+const yieldSettle = 500 * time.Microsecond
+
+// DefaultYieldMax is how long, by default, a sender holds back while the
+// timeline's WalAcceptors have work queued (Config.YieldMax).
+const DefaultYieldMax = 200 * time.Millisecond
+
+// yielder lets a backlogged ingest of the timeline go first. Ingest is
+// what computes wait for at commit; readers are served from the same
+// cores, and on a small machine thirty readers copying WAL out take the
+// CPU the WalAcceptor needs to take it in. So while the timeline's
+// inbound queues hold work, a sender waits for them to drain before each
+// chunk, but in all for at most max from the moment it first held back
+// after being caught up. Past that it sends until it has caught up again,
+// so a reader is never more than max behind for this reason.
+type yielder struct {
+	backlog *backlog.Counter // nil: never yield
+	max     time.Duration    // <= 0: never yield
+	since   time.Time        // when it first held back since caught up; zero if not
+}
+
+func newYielder(cfg *Config) yielder {
+	return yielder{backlog: cfg.IngestBacklog, max: cfg.YieldMax}
+}
+
+// wait holds the sender back while ingest has work queued, until the
+// queues have stayed empty for yieldSettle, within the allowance left.
+func (y *yielder) wait(ctx context.Context) {
+	if y.backlog == nil || y.max <= 0 || y.backlog.Load() <= 0 {
+		return
+	}
+	if y.since.IsZero() {
+		y.since = time.Now()
+	}
+	var settle *time.Timer
+	for {
+		left := y.max - time.Since(y.since)
+		if left <= 0 || !y.backlog.WaitDrained(ctx, left) {
+			return // allowance used up, or cancelled
+		}
+		if settle == nil {
+			settle = time.NewTimer(min(yieldSettle, left))
+			defer settle.Stop()
+		} else {
+			settle.Reset(min(yieldSettle, left))
+		}
+		select {
+		case <-settle.C:
+		case <-ctx.Done():
+			return
+		}
+		if y.backlog.Load() <= 0 {
+			return
+		}
+	}
+}
+
+// caughtUp is called when the sender has sent all the WAL there is: the
+// next backlog gets a whole allowance again.
+func (y *yielder) caughtUp() { y.since = time.Time{} }
