@@ -69,7 +69,7 @@ type Config struct {
 	// (acceptor sessions count into it). While it is above zero a sender
 	// holds back before each chunk, for at most YieldMax in all until it
 	// has caught up again (see yielder). Nil, or YieldMax <= 0, never
-	// yields.
+	// yields; nor does a Flush-mode (recovery) stream.
 	IngestBacklog *backlog.Counter
 	YieldMax      time.Duration
 

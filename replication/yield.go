@@ -31,7 +31,14 @@ type yielder struct {
 	since   time.Time        // when it first held back since caught up; zero if not
 }
 
+// newYielder returns cfg's yielder. A Flush-mode (term) stream never
+// yields: it is recovery — the walproposer fetching WAL for a lagging
+// walkeeper from a donor, or peer recovery — so it is part of ingest, and
+// holding it back would delay the quorum the backlog itself waits for.
 func newYielder(cfg *Config) yielder {
+	if cfg.Command.Mode() == ModeFlush {
+		return yielder{}
+	}
 	return yielder{backlog: cfg.IngestBacklog, max: cfg.YieldMax}
 }
 

@@ -158,3 +158,25 @@ func TestSharedReaderYieldsToIngestBacklog(t *testing.T) {
 	cancel()
 	<-r.done
 }
+
+// TestFlushModeDoesNotYield: a Flush-mode (term) stream is recovery — the
+// walproposer reading WAL from a donor for a lagging walkeeper, or peer
+// recovery — and so part of ingest itself: holding it back behind the
+// ingest backlog delays the very quorum the backlog waits for.
+func TestFlushModeDoesNotYield(t *testing.T) {
+	const start, flush = pgwal.LSN(0x1000000), pgwal.LSN(0x1010000)
+	h := newHarness(t, harnessOpts{cmd: Command{StartLSN: start, Term: 5, HasTerm: true},
+		flush: TermLSN{Term: 5, LSN: flush}, walBase: start, walSize: int(flush - start)})
+	var b backlog.Counter
+	b.Add(8192) // never drains
+	h.cfg.IngestBacklog, h.cfg.YieldMax = &b, time.Hour
+	h.start()
+	select {
+	case e := <-h.stream.events:
+		if hd, _ := xlog(t, e); hd.WALStart != start {
+			t.Fatalf("chunk at %s, want %s", hd.WALStart, start)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a Flush-mode (recovery) stream was held back by the ingest backlog")
+	}
+}
