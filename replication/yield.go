@@ -7,10 +7,11 @@ import (
 	"github.com/walkeeper/walkeeper/internal/backlog"
 )
 
-// yieldSettle is how long the backlog must stay empty before a yielding
-// sender goes on: between two appends the queue empties for a moment even
-// while the push is at full speed, and a sender that went at every such
-// moment would not be yielding at all.
+// yieldSettle is how long after the backlog emptied a yielding sender
+// looks again, going on only if it is empty then too: between two appends
+// the queue empties for a moment even while the push is at full speed,
+// and a sender that went at every such moment would not be yielding at
+// all.
 const yieldSettle = 500 * time.Microsecond
 
 // DefaultYieldMax is how long, by default, a sender holds back while the
@@ -42,8 +43,9 @@ func newYielder(cfg *Config) yielder {
 	return yielder{backlog: cfg.IngestBacklog, max: cfg.YieldMax}
 }
 
-// wait holds the sender back while ingest has work queued, until the
-// queues have stayed empty for yieldSettle, within the allowance left.
+// wait holds the sender back while ingest has work queued: until the
+// queues are found empty, and empty again yieldSettle later, within the
+// allowance left.
 func (y *yielder) wait(ctx context.Context) {
 	if y.backlog == nil || y.max <= 0 || y.backlog.Load() <= 0 {
 		return

@@ -61,7 +61,9 @@ type Config struct {
 	// ReplicationYieldMax is --replication-yield-max: how long a
 	// timeline's replication senders may hold back, until they have caught
 	// up again, while its WalAcceptors have appends queued (zero means
-	// replication.DefaultYieldMax; negative: never hold back).
+	// replication.DefaultYieldMax; negative: never hold back; at most
+	// replication.IdleTimeout, 1 s, since a yielding sender sends no
+	// keepalives).
 	ReplicationYieldMax time.Duration
 	// LogFormat is "plain" or "json".
 	LogFormat string

@@ -32,6 +32,10 @@ const dataDirMode = 0o700
 // Run starts walkeeper and serves until ctx is cancelled or a listener
 // fails. Shutdown order: cancel → close listeners → close connections →
 // release the pid file → return. A clean shutdown returns nil.
+// errYieldTooLong: a yielding sender sends nothing, not even the keepalive
+// an idle one sends every second, so a yield may not last longer.
+var errYieldTooLong = fmt.Errorf("must be at most %v, the keepalive interval", replication.IdleTimeout)
+
 func Run(ctx context.Context, cfg Config) error {
 	cfg.setDefaults()
 	log := cfg.Logger
@@ -40,6 +44,9 @@ func Run(ctx context.Context, cfg Config) error {
 		if log, err = newLogger(cfg.LogFormat, cfg.LogOutput); err != nil {
 			return err
 		}
+	}
+	if cfg.ReplicationYieldMax > replication.IdleTimeout {
+		return fmt.Errorf("--replication-yield-max %v: %w", cfg.ReplicationYieldMax, errYieldTooLong)
 	}
 	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {

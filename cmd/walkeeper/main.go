@@ -127,13 +127,15 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, string, error) 
 		cfg.ReplicationSendfile = m
 		return err
 	})
-	fs.Func("replication-yield-max", "how long (a `duration`, e.g. 200ms) a timeline's START_REPLICATION senders may hold back while its WAL pushes have appends queued, so ingest gets the CPU first; once a sender has waited that long it sends until caught up. 0 turns this off (default 200ms)", func(v string) error {
+	fs.Func("replication-yield-max", "how long (a `duration`, e.g. 200ms) a timeline's START_REPLICATION senders may hold back while its WAL pushes have appends queued, so ingest gets the CPU first; once a sender has waited that long it sends until caught up. At most 1s; 0 turns this off (default 200ms)", func(v string) error {
 		d, err := time.ParseDuration(v)
 		switch {
 		case err != nil:
 			return err
 		case d < 0:
 			return errors.New("must not be negative")
+		case d > replication.IdleTimeout:
+			return fmt.Errorf("must be at most %v: a sender sends nothing while it yields, not even keepalives", replication.IdleTimeout)
 		case d == 0:
 			d = -1 // off
 		}

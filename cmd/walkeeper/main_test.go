@@ -55,8 +55,10 @@ func TestParseFlagsSpellings(t *testing.T) {
 			t.Errorf("%q: ReplicationYieldMax %v, %v; want %v (0: the server's default, negative: off)", c.arg, cfg.ReplicationYieldMax, err, c.want)
 		}
 	}
-	if _, _, err := parseFlags([]string{"--replication-yield-max=-1s"}, &bytes.Buffer{}); err == nil {
-		t.Error("negative --replication-yield-max accepted")
+	for _, bad := range []string{"-1s", "2s", "soon"} {
+		if _, _, err := parseFlags([]string{"--replication-yield-max=" + bad}, &bytes.Buffer{}); err == nil {
+			t.Errorf("--replication-yield-max=%s accepted", bad)
+		}
 	}
 	if _, _, err := parseFlags([]string{"--bogus"}, &bytes.Buffer{}); err == nil {
 		t.Error("unknown flag accepted")
