@@ -39,19 +39,21 @@ const (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	WriteWALBytes          prometheus.Histogram
-	WriteWALSeconds        prometheus.Histogram
-	FlushWALSeconds        prometheus.Histogram
-	PersistControlSeconds  prometheus.Histogram
-	StorageOperation       *prometheus.HistogramVec // label: operation
-	MiscOperation          *prometheus.HistogramVec // label: operation
-	RemovedSegments        prometheus.Counter
-	WALReceivers           prometheus.Gauge
-	ReceiverQueueDepth     prometheus.Histogram
-	ReceiverQueueDepthAll  prometheus.Gauge
-	ReceiverQueueSizeAll   prometheus.Gauge
-	WALReaders             *prometheus.GaugeVec // labels: kind, target
-	ReceivedPSFeedbacks    prometheus.Counter
+	WriteWALBytes         prometheus.Histogram
+	WriteWALSeconds       prometheus.Histogram
+	FlushWALSeconds       prometheus.Histogram
+	PersistControlSeconds prometheus.Histogram
+	StorageOperation      *prometheus.HistogramVec // label: operation
+	MiscOperation         *prometheus.HistogramVec // label: operation
+	RemovedSegments       prometheus.Counter
+	WALReceivers          prometheus.Gauge
+	ReceiverQueueDepth    prometheus.Histogram
+	ReceiverQueueDepthAll prometheus.Gauge
+	ReceiverQueueSizeAll  prometheus.Gauge
+	WALReaders            *prometheus.GaugeVec // labels: kind, target
+	ReceivedPSFeedbacks   prometheus.Counter
+	// ReplicationYield is walkeeper's own: no Neon safekeeper yields.
+	ReplicationYield       prometheus.Counter
 	PGQueriesReceived      *prometheus.CounterVec // label: query
 	PGQueriesFinished      *prometheus.CounterVec // label: query
 	PGIOBytes              *prometheus.CounterVec // labels: client_az, sk_az, app_name, dir, same_az
@@ -87,6 +89,8 @@ func New() *Metrics {
 		ReceiverQueueSizeAll:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "safekeeper_wal_receiver_queue_size_total", Help: "Total memory byte size of queued messages across all walreceivers"}),
 		WALReaders: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "safekeeper_wal_readers", Help: "Number of active WAL readers (may serve pageservers or other safekeepers)"},
 			[]string{"kind", "target"}),
+		ReplicationYield: prometheus.NewCounter(prometheus.CounterOpts{Name: "walkeeper_replication_yield_seconds_total",
+			Help: "Seconds replication senders held back because the timeline's WAL pushes had messages queued (--replication-yield-max)"}),
 		ReceivedPSFeedbacks: prometheus.NewCounter(prometheus.CounterOpts{Name: "safekeeper_received_ps_feedbacks_total", Help: "Number of pageserver feedbacks received"}),
 		PGQueriesReceived: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "safekeeper_pg_queries_received_total",
 			Help: "Number of queries received through pg protocol"}, []string{"query"}),
@@ -111,7 +115,7 @@ func New() *Metrics {
 		m.ReceiverQueueDepth, m.ReceiverQueueDepthAll, m.ReceiverQueueSizeAll, m.WALReaders,
 		m.ReceivedPSFeedbacks, m.PGQueriesReceived, m.PGQueriesFinished, m.PGIOBytes,
 		m.ProposerMessages, m.WALDiskIOErrors, m.Timelines, m.ActiveTimelines, m.CollectTimelineSeconds,
-		m.ManagerIterations,
+		m.ManagerIterations, m.ReplicationYield,
 	)
 	return m
 }

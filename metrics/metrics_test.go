@@ -35,8 +35,8 @@ safekeeper_flush_wal_seconds_count 1
 		t.Fatal(err)
 	}
 	n, err := testutil.GatherAndCount(m.Registry, "safekeeper_write_wal_bytes", "safekeeper_pg_queries_received_total",
-		"safekeeper_wal_storage_operation_seconds", "go_goroutines")
-	if err != nil || n != 4 {
+		"safekeeper_wal_storage_operation_seconds", "go_goroutines", "walkeeper_replication_yield_seconds_total")
+	if err != nil || n != 5 {
 		t.Fatalf("GatherAndCount = %d, %v", n, err)
 	}
 }

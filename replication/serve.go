@@ -72,6 +72,8 @@ type Config struct {
 	// yields; nor does a Flush-mode (recovery) stream.
 	IngestBacklog *backlog.Counter
 	YieldMax      time.Duration
+	// YieldSeconds counts the time spent holding back; nil to skip.
+	YieldSeconds prometheus.Counter
 
 	// ZeroCopy says when a Commit-mode raw stream over a FileStream, with
 	// a WALFileReader, sends WAL with sendfile (see ZeroCopyMode).

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/walkeeper/walkeeper/internal/backlog"
 )
 
@@ -27,9 +29,10 @@ const DefaultYieldMax = 200 * time.Millisecond
 // after being caught up. Past that it sends until it has caught up again,
 // so a reader is never more than max behind for this reason.
 type yielder struct {
-	backlog *backlog.Counter // nil: never yield
-	max     time.Duration    // <= 0: never yield
-	since   time.Time        // when it first held back since caught up; zero if not
+	backlog *backlog.Counter   // nil: never yield
+	max     time.Duration      // <= 0: never yield
+	since   time.Time          // when it first held back since caught up; zero if not
+	spent   prometheus.Counter // seconds held back; nil to skip
 }
 
 // newYielder returns cfg's yielder. A Flush-mode (term) stream never
@@ -40,7 +43,7 @@ func newYielder(cfg *Config) yielder {
 	if cfg.Command.Mode() == ModeFlush {
 		return yielder{}
 	}
-	return yielder{backlog: cfg.IngestBacklog, max: cfg.YieldMax}
+	return yielder{backlog: cfg.IngestBacklog, max: cfg.YieldMax, spent: cfg.YieldSeconds}
 }
 
 // wait holds the sender back while ingest has work queued: until the
@@ -50,8 +53,12 @@ func (y *yielder) wait(ctx context.Context) {
 	if y.backlog == nil || y.max <= 0 || y.backlog.Load() <= 0 {
 		return
 	}
+	began := time.Now()
 	if y.since.IsZero() {
-		y.since = time.Now()
+		y.since = began
+	}
+	if y.spent != nil {
+		defer func() { y.spent.Add(time.Since(began).Seconds()) }()
 	}
 	var settle *time.Timer
 	for {

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/walkeeper/walkeeper/internal/backlog"
 	"github.com/walkeeper/walkeeper/internal/watch"
 	"github.com/walkeeper/walkeeper/interpreted"
@@ -21,7 +24,8 @@ func TestSenderYieldsToIngestBacklog(t *testing.T) {
 	h := newHarness(t, harnessOpts{cmd: Command{StartLSN: start}, commit: commit, walBase: start, walSize: int(commit - start)})
 	var b backlog.Counter
 	b.Add(8192)
-	h.cfg.IngestBacklog, h.cfg.YieldMax = &b, time.Hour
+	spent := prometheus.NewCounter(prometheus.CounterOpts{Name: "walkeeper_replication_yield_seconds_total"})
+	h.cfg.IngestBacklog, h.cfg.YieldMax, h.cfg.YieldSeconds = &b, time.Hour, spent
 	h.start()
 	select {
 	case e := <-h.stream.events:
@@ -32,6 +36,9 @@ func TestSenderYieldsToIngestBacklog(t *testing.T) {
 	hd, data := xlog(t, h.stream.next(t))
 	if hd.WALStart != start || hd.WALStart+pgwal.LSN(len(data)) != commit {
 		t.Fatalf("got [%s,%s), want [%s,%s)", hd.WALStart, hd.WALStart+pgwal.LSN(len(data)), start, commit)
+	}
+	if s := testutil.ToFloat64(spent); s < 0.1 {
+		t.Fatalf("yield counter %v s, want at least the 0.1 s held back", s)
 	}
 }
 

@@ -140,6 +140,7 @@ func (h *handler) StartReplication(ctx context.Context, s *pgwire.Session, opts 
 
 		IngestBacklog: tl.IngestBacklog(),
 		YieldMax:      h.yieldMax,
+		YieldSeconds:  h.metrics.ReplicationYield,
 	}
 	if ic != nil {
 		err = replication.ServeInterpreted(ctx, cfg, *ic, replStream{cb})
