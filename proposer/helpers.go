@@ -65,13 +65,9 @@ func (c *Conn) Greet(ctx context.Context, g walproto.ProposerGreeting) (walproto
 	if err := c.Send(g); err != nil {
 		return walproto.AcceptorGreeting{}, err
 	}
-	m, err := c.Receive(ctx)
+	ag, err := Expect[walproto.AcceptorGreeting](ctx, c)
 	if err != nil {
-		return walproto.AcceptorGreeting{}, err
-	}
-	ag, ok := m.(walproto.AcceptorGreeting)
-	if !ok {
-		return walproto.AcceptorGreeting{}, fmt.Errorf("%w: %T instead of AcceptorGreeting", ErrUnexpectedMessage, m)
+		return ag, err
 	}
 	if ag.MConf.Generation > c.Generation() {
 		c.SetGeneration(ag.MConf.Generation)
@@ -86,15 +82,22 @@ func (c *Conn) Vote(ctx context.Context, term uint64) (walproto.VoteResponse, er
 	if err := c.Send(walproto.VoteRequest{Generation: c.Generation(), Term: term}); err != nil {
 		return walproto.VoteResponse{}, err
 	}
+	return Expect[walproto.VoteResponse](ctx, c)
+}
+
+// Expect receives the next message, which must be a T; anything else is
+// an error wrapping ErrUnexpectedMessage.
+func Expect[T walproto.AcceptorMessage](ctx context.Context, c *Conn) (T, error) {
+	var want T
 	m, err := c.Receive(ctx)
 	if err != nil {
-		return walproto.VoteResponse{}, err
+		return want, err
 	}
-	vr, ok := m.(walproto.VoteResponse)
+	got, ok := m.(T)
 	if !ok {
-		return walproto.VoteResponse{}, fmt.Errorf("%w: %T instead of VoteResponse", ErrUnexpectedMessage, m)
+		return want, fmt.Errorf("%w: %T instead of %T", ErrUnexpectedMessage, m, want)
 	}
-	return vr, nil
+	return got, nil
 }
 
 // Elect sends ProposerElected with Generation and Term. No reply follows.

@@ -75,15 +75,7 @@ func AwaitApplied(ctx context.Context, c *proposer.Conn, pos pgwal.LSN) (walprot
 	if err := c.Append(pos, nil, 0, 0); err != nil {
 		return walproto.AppendResponse{}, err
 	}
-	m, err := c.Receive(ctx)
-	if err != nil {
-		return walproto.AppendResponse{}, err
-	}
-	ar, ok := m.(walproto.AppendResponse)
-	if !ok {
-		return walproto.AppendResponse{}, fmt.Errorf("e2e: %T in reply to a heartbeat, want AppendResponse", m)
-	}
-	return ar, nil
+	return proposer.Expect[walproto.AppendResponse](ctx, c)
 }
 
 // CommitFrom is where the commit-latency benchmarks start: the first
@@ -107,13 +99,9 @@ func CommitLatency(ctx context.Context, c *proposer.Conn, w *WAL, from pgwal.LSN
 		if err := c.Append(pos, w.Bytes(pos, end), 0, 0); err != nil {
 			return lat, sizes, err
 		}
-		m, err := c.Receive(ctx)
+		ar, err := proposer.Expect[walproto.AppendResponse](ctx, c)
 		if err != nil {
 			return lat, sizes, err
-		}
-		ar, ok := m.(walproto.AppendResponse)
-		if !ok {
-			return lat, sizes, fmt.Errorf("%T instead of AppendResponse", m)
 		}
 		lat = append(lat, time.Since(begin))
 		if ar.FlushLSN < end-24 {

@@ -159,13 +159,9 @@ func Stream(ctx context.Context, c *proposer.Conn, w *WAL, from, to pgwal.LSN, o
 	}()
 	var flush pgwal.LSN
 	for flush < to {
-		m, err := c.Receive(ctx)
+		ar, err := proposer.Expect[walproto.AppendResponse](ctx, c)
 		if err != nil {
 			return flush, err
-		}
-		ar, ok := m.(walproto.AppendResponse)
-		if !ok {
-			return flush, fmt.Errorf("%T instead of AppendResponse", m)
 		}
 		if o.OnAck != nil {
 			if err := o.OnAck(ar); err != nil {
