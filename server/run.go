@@ -29,13 +29,13 @@ const httpShutdownTimeout = 5 * time.Second
 // dataDirMode is the permission of a data directory walkeeper creates.
 const dataDirMode = 0o700
 
-// Run starts walkeeper and serves until ctx is cancelled or a listener
-// fails. Shutdown order: cancel → close listeners → close connections →
-// release the pid file → return. A clean shutdown returns nil.
 // errYieldTooLong: a yielding sender sends nothing, not even the keepalive
 // an idle one sends every second, so a yield may not last longer.
 var errYieldTooLong = fmt.Errorf("must be at most %v, the keepalive interval", replication.IdleTimeout)
 
+// Run starts walkeeper and serves until ctx is cancelled or a listener
+// fails. Shutdown order: cancel → close listeners → close connections →
+// release the pid file → return. A clean shutdown returns nil.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.setDefaults()
 	log := cfg.Logger
