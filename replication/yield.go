@@ -57,6 +57,9 @@ func (y *yielder) wait(ctx context.Context) {
 	if y.since.IsZero() {
 		y.since = began
 	}
+	if began.Sub(y.since) >= y.max {
+		return // catching up: no more holding back until caught up
+	}
 	if y.spent != nil {
 		defer func() { y.spent.Add(time.Since(began).Seconds()) }()
 	}
