@@ -8,8 +8,12 @@
 // bytes per step with carry-less multiplication: sixteen 128-bit lanes
 // are each multiplied forward by x^2048 mod P and combined with the next
 // block, the lanes are folded into one 16-byte remainder congruent to the
-// whole input, and the CRC32 instruction finishes with that remainder and
-// the last bytes.
+// whole input, and the CRC32 instruction finishes with that remainder.
+// The fold reads whole aligned 64-byte lines only, as if zero bytes came
+// before the input (back to a line start) and after it (up to a whole
+// number of blocks), and takes their effect off by two multiplications
+// (unpad): no tail is finished byte by byte, and no load straddles two
+// cache lines.
 // This is the folding method of Gopal et al., "Fast CRC Computation for
 // Generic Polynomials Using PCLMULQDQ Instruction" (Intel, 2009), with
 // constants computed at start-up (foldConstants) rather than tabulated.
@@ -18,6 +22,7 @@ package crc32c
 import (
 	"hash/crc32"
 	"math"
+	"math/bits"
 )
 
 // table is hash/crc32's Castagnoli table, for the short inputs and tails.
@@ -109,6 +114,37 @@ var foldMin = func() int {
 
 // consts are the folding multipliers (see foldConstants).
 var consts = foldConstants()
+
+// unpad[n] accounts for n zero bytes around a folded input. A register r
+// multiplied by unpad[n] (carry-less, both reflected) and reduced by the
+// CRC32 instruction from a zero register is r·x^(-8n) mod P: the register
+// from which n zero bytes lead to r. The fold uses it twice: to start n
+// zero bytes before the input so that it arrives at the input with the
+// given register, and to take off n zero bytes it went on over after it.
+// unpad[n] is x^(-8n) mod P less 33 more powers of x: 32 that the CRC32
+// instruction multiplies by, and 1 for the product of two reflected
+// values landing one bit low.
+var unpad = func() (u [256]uint64) {
+	for n := range u {
+		u[n] = uint64(reflectedXNegPow(8*n + 33))
+	}
+	return u
+}()
+
+// reflectedXNegPow returns x^(-e) mod P as a reflected 32-bit value (the
+// coefficient of x^i at bit 31-i). x is invertible mod P because P's
+// constant term is 1: a·x^-1 is a/x when a's constant term is 0, else
+// (a+P)/x.
+func reflectedXNegPow(e int) uint32 {
+	a := uint64(1)
+	for range e {
+		if a&1 != 0 {
+			a ^= poly
+		}
+		a >>= 1
+	}
+	return bits.Reverse32(uint32(a))
+}
 
 // foldConstants returns, for each folding distance, the pair of 64-bit
 // multipliers that move a 128-bit lane forward by that many bytes: the

@@ -4,8 +4,10 @@ import "golang.org/x/sys/cpu"
 
 // useFold selects the folding path: it needs AVX-512 (with the OS saving
 // its registers, which cpu checks) and VPCLMULQDQ for the 512-bit folds,
-// PCLMULQDQ for the 128-bit ones and SSE4.2 for the CRC32 instruction.
-var useFold = cpu.X86.HasAVX512F && cpu.X86.HasAVX512VPCLMULQDQ && cpu.X86.HasPCLMULQDQ && cpu.X86.HasSSE42
+// AVX-512BW and BMI2 for the byte-masked first and last lines, PCLMULQDQ
+// for the 128-bit products and SSE4.2 for the CRC32 instruction.
+var useFold = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VPCLMULQDQ &&
+	cpu.X86.HasPCLMULQDQ && cpu.X86.HasBMI2 && cpu.X86.HasSSE42
 
 // useScalar selects the assembly (update) for Update2: it needs the SSE4.2
 // CRC32 instruction, and folds only where useFold allows.

@@ -6,15 +6,26 @@
 // Inputs p shorter than foldMin go straight to the CRC32 instruction
 // (scalar, below); longer ones (foldMin is at least 256) are folded first.
 //
-// Folding: Z0..Z3 hold 256 bytes (sixteen 128-bit lanes) with s xored into
-// the first four; each step multiplies every lane's halves by k[0] and
-// k[1] (2048 bits forward) and xors in the next 256 bytes. Then Z0, Z1 and
-// Z2 are folded into Z3 (192, 128 and 64 bytes forward: k[12:14],
-// k[14:16], k[2:4]), further 64-byte blocks are folded into Z3, lanes 0..2
-// of Z3 go into lane 3 (48, 32 and 16 bytes forward, k[4:12]), further
-// 16-byte blocks are folded into that lane (k[8:10]), and the CRC32
-// instruction goes on from a zero register with the lane's 16 bytes, the
-// last 0..15 bytes of p, and q.
+// Folding reads only whole, aligned 64-byte lines: a WAL record's body is
+// rarely 64-byte aligned, and loads that straddle two lines cost a
+// quarter of the throughput. So it folds lead zero bytes, p, and pad zero
+// bytes: lead = p's distance past the line start below it, pad up to a
+// whole number of 256-byte blocks. The first and the last line are read
+// with byte masks (masked bytes read as zeros, and cannot fault). The
+// zeros in front are made harmless by starting from the register that
+// lead zero bytes take to s, s·x^(-8·lead); those behind are taken off the
+// result by multiplying it by x^(-8·pad). unpad holds both multipliers;
+// a carry-less product with one, reduced by the CRC32 instruction from a
+// zero register, is the multiplication mod P.
+//
+// Z0..Z3 hold the first 256 bytes (sixteen 128-bit lanes) with the
+// starting register xored into the first four; each step multiplies every
+// lane's halves by k[0] and k[1] (2048 bits forward) and xors in the next
+// 256 bytes. Then Z0, Z1 and Z2 are folded into Z3 (192, 128 and 64 bytes
+// forward: k[12:14], k[14:16], k[2:4]), lanes 0..2 of Z3 into lane 3 (48,
+// 32 and 16 bytes forward, k[4:12]), and the CRC32 instruction takes the
+// lane's 16 bytes from a zero register. q follows through the CRC32
+// instruction.
 TEXT ·update(SB), NOSPLIT, $0-76
 	MOVL s+0(FP), AX
 	MOVQ p_base+8(FP), SI
@@ -24,8 +35,27 @@ TEXT ·update(SB), NOSPLIT, $0-76
 	CMPQ CX, foldMin+56(FP)
 	JB   scalar
 	MOVQ k+64(FP), DX
+	LEAQ ·unpad(SB), DI
 
-	VMOVDQU64 0(SI), Z0
+	// Start lead bytes early, at the line p starts in, from s·x^(-8·lead).
+	MOVQ SI, BX
+	ANDQ $63, BX            // lead
+	SUBQ BX, SI
+	ADDQ BX, CX
+	VMOVQ (DI)(BX*8), X9
+	VMOVQ AX, X10
+	VPCLMULQDQ $0x00, X9, X10, X10
+	VMOVQ  X10, R8
+	XORL   AX, AX
+	CRC32Q R8, AX
+	MOVQ   $-1, R12
+	SHLXQ  BX, R12, R13     // the first line's bytes from lead on
+	KMOVQ  R13, K1
+	MOVQ   CX, R9
+	NEGQ   R9
+	ANDQ   $255, R9         // pad
+
+	VMOVDQU8.Z 0(SI), K1, Z0
 	VMOVDQU64 64(SI), Z1
 	VMOVDQU64 128(SI), Z2
 	VMOVDQU64 192(SI), Z3
@@ -37,7 +67,7 @@ TEXT ·update(SB), NOSPLIT, $0-76
 
 loop256:
 	CMPQ CX, $256
-	JB   reduce4
+	JB   last
 	VPCLMULQDQ $0x00, Z4, Z0, Z5
 	VPCLMULQDQ $0x11, Z4, Z0, Z0
 	VPCLMULQDQ $0x00, Z4, Z1, Z6
@@ -54,6 +84,45 @@ loop256:
 	SUBQ $256, CX
 	JMP  loop256
 
+last:
+	// CX (0..255) bytes are left: one more step, on them and the padding.
+	// Register j's mask keeps its first clamp(CX-64j, 0, 64) bytes (BZHI
+	// keeps them all from 64 up).
+	TESTQ CX, CX
+	JZ    reduce4
+	XORL  BX, BX
+	MOVQ  CX, R13
+	BZHIQ R13, R12, R8
+	KMOVQ R8, K1
+	SUBQ  $64, R13
+	CMOVQLT BX, R13
+	BZHIQ R13, R12, R8
+	KMOVQ R8, K2
+	SUBQ  $64, R13
+	CMOVQLT BX, R13
+	BZHIQ R13, R12, R8
+	KMOVQ R8, K3
+	SUBQ  $64, R13
+	CMOVQLT BX, R13
+	BZHIQ R13, R12, R8
+	KMOVQ R8, K4
+	VMOVDQU8.Z 0(SI), K1, Z9
+	VMOVDQU8.Z 64(SI), K2, Z10
+	VMOVDQU8.Z 128(SI), K3, Z11
+	VMOVDQU8.Z 192(SI), K4, Z12
+	VPCLMULQDQ $0x00, Z4, Z0, Z5
+	VPCLMULQDQ $0x11, Z4, Z0, Z0
+	VPCLMULQDQ $0x00, Z4, Z1, Z6
+	VPCLMULQDQ $0x11, Z4, Z1, Z1
+	VPCLMULQDQ $0x00, Z4, Z2, Z7
+	VPCLMULQDQ $0x11, Z4, Z2, Z2
+	VPCLMULQDQ $0x00, Z4, Z3, Z8
+	VPCLMULQDQ $0x11, Z4, Z3, Z3
+	VPTERNLOGD $0x96, Z9, Z5, Z0
+	VPTERNLOGD $0x96, Z10, Z6, Z1
+	VPTERNLOGD $0x96, Z11, Z7, Z2
+	VPTERNLOGD $0x96, Z12, Z8, Z3
+
 reduce4:
 	// Z0, Z1 and Z2 move 192, 128 and 64 bytes forward at once, onto Z3.
 	VBROADCASTI32X4 96(DX), Z9
@@ -69,50 +138,35 @@ reduce4:
 	VPTERNLOGD $0x96, Z6, Z1, Z3
 	VPTERNLOGD $0x96, Z7, Z2, Z3
 
-loop64:
-	CMPQ CX, $64
-	JB   lanes
-	VPCLMULQDQ $0x00, Z4, Z3, Z5
-	VPCLMULQDQ $0x11, Z4, Z3, Z3
-	VPTERNLOGD $0x96, 0(SI), Z5, Z3
-	ADDQ $64, SI
-	SUBQ $64, CX
-	JMP  loop64
-
-lanes:
+	// Lanes 0..2 move to lane 3's position and are added to it.
 	VMOVDQU64  32(DX), Z4
 	VPCLMULQDQ $0x00, Z4, Z3, Z5
 	VPCLMULQDQ $0x11, Z4, Z3, Z6
-	VPXORQ     Z6, Z5, Z5     // lanes 0..2 moved to lane 3's position
+	VPXORQ     Z6, Z5, Z5
 	VEXTRACTI32X4 $1, Z5, X6
 	VEXTRACTI32X4 $2, Z5, X7
 	VEXTRACTI32X4 $3, Z3, X8
 	VPXOR X5, X6, X6
 	VPXOR X7, X8, X8
 	VPXOR X6, X8, X8
-	VMOVDQU 64(DX), X4
 
-loop16:
-	CMPQ CX, $16
-	JB   finish
-	VPCLMULQDQ $0x00, X4, X8, X5
-	VPCLMULQDQ $0x11, X4, X8, X8
-	VPXOR X5, X8, X8
-	VPXOR 0(SI), X8, X8
-	ADDQ $16, SI
-	SUBQ $16, CX
-	JMP  loop16
-
-finish:
+	// The register after p and the padding, then the padding taken off.
 	VMOVQ   X8, BX
 	VPEXTRQ $1, X8, R8
-	VZEROUPPER
 	XORL   AX, AX
 	CRC32Q BX, AX
 	CRC32Q R8, AX
+	VMOVQ  (DI)(R9*8), X9
+	VMOVQ  AX, X10
+	VPCLMULQDQ $0x00, X9, X10, X10
+	VMOVQ  X10, BX
+	VZEROUPPER
+	XORL   AX, AX
+	CRC32Q BX, AX
 
-	// The rest of p (0..15 bytes), then q.
-	JMP scalar
+	// Then q.
+	XORQ CX, CX
+	JMP  next
 
 // scalar: CX bytes at SI, then R11 bytes at R10, into AX: 8 bytes a step,
 // then 4, 2 and 1 (at most one each, so the last bytes of an input cost

@@ -154,6 +154,49 @@ func TestUpdateAsm(t *testing.T) {
 	}
 }
 
+// TestFoldAlignments folds every length from 256 to 1100 bytes at every
+// position in a 64-byte line: the fold reads from the line start before
+// the input and up to a whole 256-byte block after it, and each pair of
+// the two amounts takes its own masks and multipliers.
+func TestFoldAlignments(t *testing.T) {
+	if !useFold {
+		t.Skip("no AVX-512 VPCLMULQDQ on this CPU")
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	buf := make([]byte, 1300)
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	for lead := range 64 {
+		for n := minFold; n <= 1100; n++ {
+			p := buf[lead : lead+n]
+			s := r.Uint32()
+			want := ^crc32.Update(^s, table, p)
+			if got := update(s, p, nil, minFold, &consts); got != want {
+				t.Fatalf("%d bytes at line offset %d: %08x, want %08x", n, lead, got, want)
+			}
+		}
+	}
+}
+
+// TestUnpad checks the multipliers against their definition: n zero bytes
+// from register unpad(r, n) lead to r.
+func TestUnpad(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for n := range unpad {
+		reg := r.Uint32()
+		lo, _ := clmul(uint64(reg), unpad[n])
+		var w [8]byte
+		for i := range w {
+			w[i] = byte(lo >> (8 * i))
+		}
+		start := ^crc32.Update(0xFFFFFFFF, table, w[:]) // CRC32 instruction from 0
+		if got := ^crc32.Update(^start, table, make([]byte, n)); got != reg {
+			t.Fatalf("unpad[%d]: %d zero bytes from %08x give %08x, want %08x", n, n, start, got, reg)
+		}
+	}
+}
+
 // TestUpdate2 checks Update2 against two hash/crc32 updates, through the
 // folding and the scalar assembly: every first length up to 600 (both
 // paths, every tail) with second inputs of 0 to 40 bytes (a record
@@ -217,6 +260,28 @@ func BenchmarkUpdate(b *testing.B) {
 				crc32.Update(0, table, p)
 			}
 		})
+	}
+}
+
+// BenchmarkUpdateOffset folds random bytes that start 0 or 24 bytes into
+// a 64-byte line (24: a WAL record's body, after its 24-byte header, when
+// the record starts a line; records are 8-byte aligned).
+func BenchmarkUpdateOffset(b *testing.B) {
+	r := rand.New(rand.NewPCG(13, 14))
+	buf := make([]byte, 128<<10+64)
+	for i := range buf {
+		buf[i] = byte(r.Uint32())
+	}
+	for _, n := range []int{8 << 10, 128 << 10} {
+		for _, off := range []int{0, 24} {
+			p := buf[off : off+n]
+			b.Run(fmt.Sprintf("size=%d/offset=%d", n, off), func(b *testing.B) {
+				b.SetBytes(int64(n))
+				for b.Loop() {
+					Update(0, p)
+				}
+			})
+		}
 	}
 }
 
