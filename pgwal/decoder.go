@@ -204,8 +204,10 @@ func (d *Decoder) pageHeader(avail int) (int, error) {
 }
 
 // pageHeaderSize is the size of the header of the page starting at page.
+// segSize is a power of two (decoderParams checks it), so a mask finds the
+// segment offset instead of a 64-bit division.
 func pageHeaderSize(page LSN, segSize uint64) int {
-	if uint64(page)%segSize == 0 {
+	if uint64(page)&(segSize-1) == 0 {
 		return SizeOfXLogLongPHD
 	}
 	return SizeOfXLogShortPHD
@@ -214,26 +216,33 @@ func pageHeaderSize(page LSN, segSize uint64) int {
 // checkPageHeader validates the header in b of the page at page: magic
 // (any known one if magic is 0), xlp_pageaddr, xlp_info, and the
 // continuation flag and xlp_rem_len against whether a record continues
-// (cont: contLen more bytes of the record at recStart).
+// (cont: contLen more bytes of the record at recStart). It reads the
+// fields in place: building an XLogPageHeaderData and copying it cost a
+// store-forwarding stall per page, and with the division that found the
+// segment offset, a tenth of the boundary decoder's time.
 func checkPageHeader(b []byte, page LSN, segSize uint64, magic uint16, cont bool, contLen uint32, recStart LSN) error {
-	long := uint64(page)%segSize == 0
-	h := parseShortHeader(b)
+	_ = b[SizeOfXLogShortPHD-1]
+	m := binary.LittleEndian.Uint16(b[0:])
+	info := binary.LittleEndian.Uint16(b[2:])
+	addr := LSN(binary.LittleEndian.Uint64(b[8:]))
+	remLen := binary.LittleEndian.Uint32(b[16:])
+	long := uint64(page)&(segSize-1) == 0 // segSize: a power of two
 	switch {
-	case magic != 0 && h.Magic != magic, magic == 0 && !isKnownMagic(h.Magic):
-		return decodeErr(page, ErrBadMagic, "%04X", h.Magic)
-	case h.PageAddr != page:
-		return decodeErr(page, ErrBadPageAddr, "xlp_pageaddr %s", h.PageAddr)
-	case h.Info&^xlpAllFlags != 0, long != (h.Info&XLPLongHeader != 0):
-		return decodeErr(page, ErrBadPageHeader, "xlp_info %04X", h.Info)
+	case magic != 0 && m != magic, magic == 0 && !isKnownMagic(m):
+		return decodeErr(page, ErrBadMagic, "%04X", m)
+	case addr != page:
+		return decodeErr(page, ErrBadPageAddr, "xlp_pageaddr %s", addr)
+	case info&^xlpAllFlags != 0, long != (info&XLPLongHeader != 0):
+		return decodeErr(page, ErrBadPageHeader, "xlp_info %04X", info)
 	}
-	hasCont := h.Info&XLPFirstIsContRecord != 0
+	hasCont := info&XLPFirstIsContRecord != 0
 	if cont {
-		if !hasCont || h.RemLen != contLen {
+		if !hasCont || remLen != contLen {
 			return decodeErr(page, ErrBadContRecord,
-				"record at %s needs %d more bytes, page has flags %04X rem_len %d", recStart, contLen, h.Info, h.RemLen)
+				"record at %s needs %d more bytes, page has flags %04X rem_len %d", recStart, contLen, info, remLen)
 		}
-	} else if hasCont || h.RemLen != 0 {
-		return decodeErr(page, ErrBadContRecord, "no record continues here, page has flags %04X rem_len %d", h.Info, h.RemLen)
+	} else if hasCont || remLen != 0 {
+		return decodeErr(page, ErrBadContRecord, "no record continues here, page has flags %04X rem_len %d", info, remLen)
 	}
 	return nil
 }
