@@ -160,6 +160,22 @@ func (d *BoundaryDecoder) next() (bool, error) {
 					d.advance(int(totLen))
 					return d.complete(data, RecordCRC(data))
 				}
+				if len(rest) >= SizeOfXLogRecord && pageLeft >= SizeOfXLogRecord {
+					// The record goes on past this page or this Feed, and
+					// its header is here whole: take it and the body's
+					// first piece at once, without the byte-wise steps
+					// below (they copied the header twice through memmove).
+					n := min(int(totLen), pageLeft, len(rest))
+					d.recStart, d.totLen, d.got = d.lsn, totLen, uint32(n)
+					d.hdr = [SizeOfXLogRecord]byte(rest[:SizeOfXLogRecord])
+					d.crc = crc32c.Update(0, rest[SizeOfXLogRecord:n])
+					d.advance(n)
+					d.state = stateReassembling
+					if n == len(rest) {
+						return false, nil
+					}
+					continue
+				}
 			}
 			d.recStart, d.got, d.totLen, d.crc = d.lsn, 0, 0, 0
 			d.state = stateReassembling
@@ -221,6 +237,18 @@ func (d *BoundaryDecoder) advance(n int) {
 // pageHeader collects the page header at d.lsn-d.phN into ph and checks it
 // once complete; done is false while more bytes are needed.
 func (d *BoundaryDecoder) pageHeader() (done bool, err error) {
+	if d.phN == 0 {
+		// The usual case: the whole header is here; check it in place.
+		size := pageHeaderSize(d.lsn, d.segSize)
+		if len(d.in)-d.off >= size {
+			cont := d.state == stateReassembling
+			if err := checkPageHeader(d.in[d.off:d.off+size], d.lsn, d.segSize, d.magic, cont, d.totLen-d.got, d.recStart); err != nil {
+				return false, err
+			}
+			d.advance(size)
+			return true, nil
+		}
+	}
 	page := d.lsn - LSN(d.phN)
 	size := pageHeaderSize(page, d.segSize)
 	n := copy(d.ph[d.phN:size], d.in[d.off:])
