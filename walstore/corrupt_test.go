@@ -70,14 +70,17 @@ func copyDir(t *testing.T, src string) string {
 	return dst
 }
 
-// crcOffset is the LSN of a byte of r's xl_crc, which sits in the header
-// (records whose header crosses a page are not picked).
+// crcLSN is the LSN of byte 21 of r's header, the second byte of
+// xl_crc. A header can cross a page (PostgreSQL splits it like any other
+// record bytes), and the real WAL's last record sometimes does: the byte
+// is then after the next page's header.
 func crcLSN(t *testing.T, r pgwal.Record) pgwal.LSN {
 	t.Helper()
-	if r.StartLSN.PageOffset()+pgwal.SizeOfXLogRecord > pgwal.XLogBlockSize {
-		t.Fatalf("record at %s has its header across a page", r.StartLSN)
+	p := skipPayload(r.StartLSN, 21, pgwal.DefaultSegmentSize)
+	if p.PageOffset() == 0 {
+		p += pgwal.LSN(pageHeaderSize(p, pgwal.DefaultSegmentSize))
 	}
-	return r.StartLSN + 21
+	return p
 }
 
 // TestCorruptionTable damages a store's files the ways a crash or a disk
@@ -222,5 +225,21 @@ func TestCorruptionTable(t *testing.T) {
 			}
 			checkReadBack(t, s, w, tc.wantEnd)
 		})
+	}
+}
+
+// TestCRCLSN checks the helper for headers on one page and across a
+// page and a segment boundary.
+func TestCRCLSN(t *testing.T) {
+	seg := pgwal.LSN(pgwal.DefaultSegmentSize)
+	for _, tc := range []struct{ start, want pgwal.LSN }{
+		{seg + 0x2000 + 24, seg + 0x2000 + 24 + 21},
+		{seg + 0x2000 + 8168, seg + 0x2000 + 8168 + 21},
+		{seg + 0x2000 + 8176, seg + 0x4000 + 24 + 5},
+		{2*seg - 16, 2*seg + 40 + 5},
+	} {
+		if got := crcLSN(t, pgwal.Record{StartLSN: tc.start}); got != tc.want {
+			t.Errorf("record at %s: xl_crc byte 1 at %s, want %s", tc.start, got, tc.want)
+		}
 	}
 }
