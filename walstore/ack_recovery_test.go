@@ -74,15 +74,22 @@ func TestRejectedWriteDoesNotBlockOpen(t *testing.T) {
 	}
 	// A record in the last segment whose header lies on one page.
 	lastSeg := pgwal.LSN(w.end.SegmentNumber(pgwal.DefaultSegmentSize) * pgwal.DefaultSegmentSize)
+	// good is where the last valid record before it ends: bad.StartLSN,
+	// or the page boundary before it when that record ends a page (then
+	// bad starts after the next page's header).
 	var bad pgwal.Record
-	for _, r := range w.records {
-		if r.StartLSN > lastSeg+pgwal.XLogBlockSize && r.StartLSN.PageOffset()+pgwal.SizeOfXLogRecord <= pgwal.XLogBlockSize {
-			bad = r
+	var good pgwal.LSN
+	for i, r := range w.records {
+		if i > 0 && r.StartLSN > lastSeg+pgwal.XLogBlockSize && r.StartLSN.PageOffset()+pgwal.SizeOfXLogRecord <= pgwal.XLogBlockSize {
+			bad, good = r, w.records[i-1].NextLSN
 			break
 		}
 	}
 	if bad.StartLSN == 0 || bad.NextLSN+4096 > w.end {
 		t.Skip("no suitable record in the last segment")
+	}
+	if good != bad.StartLSN {
+		t.Logf("the record before the bad one (at %s) ends its page, at %s", bad.StartLSN, good)
 	}
 	for pos := w.start; pos < bad.StartLSN; {
 		n := min(bad.StartLSN-pos, pgwal.MaxSendSize)
@@ -105,16 +112,16 @@ func TestRejectedWriteDoesNotBlockOpen(t *testing.T) {
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.FlushLSN(); got != bad.StartLSN {
-		t.Fatalf("flush_lsn %s, want %s", got, bad.StartLSN)
+	if got := s.FlushLSN(); got != good {
+		t.Fatalf("flush_lsn %s, want %s (the record before the bad one at %s ends there)", got, good, bad.StartLSN)
 	}
 	s.Close()
 	s2, err := Open(realConfig(dir, w.sysID), w.start, w.start)
 	if err != nil {
-		t.Fatalf("reopening after a rejected write: %v; want the end of WAL at %s (the last acknowledged record end)", err, bad.StartLSN)
+		t.Fatalf("reopening after a rejected write: %v; want the end of WAL at %s (the last acknowledged record end)", err, good)
 	}
 	defer s2.Close()
-	if got := s2.FlushLSN(); got != bad.StartLSN {
-		t.Fatalf("recovered %s, want %s", got, bad.StartLSN)
+	if got := s2.FlushLSN(); got != good {
+		t.Fatalf("recovered %s, want %s", got, good)
 	}
 }
