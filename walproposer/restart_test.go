@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/walkeeper/walkeeper/internal/pgtest"
+	"github.com/walkeeper/walkeeper/pgwal"
 )
 
 // TestProposerRestart: walkeepers 1 and 2 stop, so the commits in flight
@@ -35,6 +36,18 @@ func TestProposerRestart(t *testing.T) {
 	ks[0].stop()
 	ks[1].stop()
 	time.Sleep(1500 * time.Millisecond) // pending COMMIT records reach walkeeper 3 only
+	// Those COMMITs may all have reached the three walkeepers before the
+	// stops (seen under -race: no tail, nothing to truncate). A
+	// non-transactional message is flushed at once and waits for no
+	// standby, so WAL that only walkeeper 3 receives always follows.
+	emitted, err := pgwal.ParseLSN(pg.Psql(t, "SELECT pg_logical_emit_message(false, 'tail', repeat('x', 2000))"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgtest.WaitFor(t, 10*time.Second, "walkeeper 3 to flush WAL the others did not get", func() bool {
+		f, _, _ := ks[2].status(context.Background())
+		return f >= emitted
+	})
 	oldCommit := a.CommitLSN()
 	stopA()
 	tail, _, err := ks[2].status(context.Background())
