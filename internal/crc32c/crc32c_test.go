@@ -119,63 +119,47 @@ func TestUpdate(t *testing.T) {
 }
 
 // TestUpdateAsm calls the assembly directly, so that each of its paths is
-// tested whatever the CPU would choose: folding (every length from 256 to
-// 2 KiB, where the CPU has it) and the CRC32 instruction alone (every
-// length to 1000, folding disabled), each followed by a second input of
-// up to 99 bytes, from random raw registers.
+// tested whatever the CPU would choose, each input followed by a second
+// one of up to 99 bytes, from random raw registers:
+//   - folding, where the CPU has it: every length from 256 to 1100 bytes
+//     at every position in a 64-byte line (the fold reads from the line
+//     start before the input up to a whole 256-byte block after it, and
+//     each pair of the two amounts takes its own masks and multipliers),
+//     and every length to 2 KiB at the line start;
+//   - the CRC32 instruction alone (folding disabled), every length to 1000.
 func TestUpdateAsm(t *testing.T) {
 	if !useScalar {
 		t.Skip("no SSE4.2 on this CPU")
 	}
 	r := rand.New(rand.NewPCG(5, 6))
-	p := make([]byte, 2148)
-	for i := range p {
-		p[i] = byte(r.Uint32())
-	}
-	for _, tt := range []struct {
-		name          string
-		from, to, min int
-	}{
-		{"fold", minFold, 2048, minFold},
-		{"scalar", 0, 1000, math.MaxInt},
-	} {
-		if tt.name == "fold" && !useFold {
-			t.Log("no AVX-512 VPCLMULQDQ on this CPU: folding not tested")
-			continue
-		}
-		for n := tt.from; n <= tt.to; n++ {
-			s, m := r.Uint32(), r.IntN(100)
-			q := p[2048 : 2048+m]
-			want := ^crc32.Update(crc32.Update(^s, table, p[:n]), table, q)
-			if got := update(s, p[:n], q, tt.min, &consts); got != want {
-				t.Fatalf("%s: %d + %d bytes: %08x, want %08x", tt.name, n, m, got, want)
-			}
-		}
-	}
-}
-
-// TestFoldAlignments folds every length from 256 to 1100 bytes at every
-// position in a 64-byte line: the fold reads from the line start before
-// the input and up to a whole 256-byte block after it, and each pair of
-// the two amounts takes its own masks and multipliers.
-func TestFoldAlignments(t *testing.T) {
-	if !useFold {
-		t.Skip("no AVX-512 VPCLMULQDQ on this CPU")
-	}
-	r := rand.New(rand.NewPCG(9, 10))
-	buf := make([]byte, 1300)
+	buf := make([]byte, 64+2048+100)
 	for i := range buf {
 		buf[i] = byte(r.Uint32())
 	}
-	for lead := range 64 {
-		for n := minFold; n <= 1100; n++ {
-			p := buf[lead : lead+n]
-			s := r.Uint32()
-			want := ^crc32.Update(^s, table, p)
-			if got := update(s, p, nil, minFold, &consts); got != want {
-				t.Fatalf("%d bytes at line offset %d: %08x, want %08x", n, lead, got, want)
+	check := func(path string, lead, n, foldMin int) {
+		t.Helper()
+		p := buf[lead : lead+n]
+		s, m := r.Uint32(), r.IntN(100)
+		q := buf[len(buf)-m:]
+		want := ^crc32.Update(crc32.Update(^s, table, p), table, q)
+		if got := update(s, p, q, foldMin, &consts); got != want {
+			t.Fatalf("%s: %d bytes at line offset %d, then %d: %08x, want %08x", path, n, lead, m, got, want)
+		}
+	}
+	if useFold {
+		for lead := range 64 {
+			for n := minFold; n <= 1100; n++ {
+				check("fold", lead, n, minFold)
 			}
 		}
+		for n := 1101; n <= 2048; n++ {
+			check("fold", 0, n, minFold)
+		}
+	} else {
+		t.Log("no AVX-512 VPCLMULQDQ on this CPU: folding not tested")
+	}
+	for n := 0; n <= 1000; n++ {
+		check("scalar", 0, n, math.MaxInt)
 	}
 }
 
