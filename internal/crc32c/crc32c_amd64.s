@@ -68,6 +68,13 @@ TEXT ·update(SB), NOSPLIT, $0-76
 loop256:
 	CMPQ CX, $256
 	JB   last
+	VMOVDQU64 0(SI), Z9
+	VMOVDQU64 64(SI), Z10
+	VMOVDQU64 128(SI), Z11
+	VMOVDQU64 192(SI), Z12
+
+step:
+	// Every lane 256 bytes forward, plus the next block (Z9..Z12).
 	VPCLMULQDQ $0x00, Z4, Z0, Z5
 	VPCLMULQDQ $0x11, Z4, Z0, Z0
 	VPCLMULQDQ $0x00, Z4, Z1, Z6
@@ -76,18 +83,19 @@ loop256:
 	VPCLMULQDQ $0x11, Z4, Z2, Z2
 	VPCLMULQDQ $0x00, Z4, Z3, Z8
 	VPCLMULQDQ $0x11, Z4, Z3, Z3
-	VPTERNLOGD $0x96, 0(SI), Z5, Z0
-	VPTERNLOGD $0x96, 64(SI), Z6, Z1
-	VPTERNLOGD $0x96, 128(SI), Z7, Z2
-	VPTERNLOGD $0x96, 192(SI), Z8, Z3
+	VPTERNLOGD $0x96, Z9, Z5, Z0
+	VPTERNLOGD $0x96, Z10, Z6, Z1
+	VPTERNLOGD $0x96, Z11, Z7, Z2
+	VPTERNLOGD $0x96, Z12, Z8, Z3
 	ADDQ $256, SI
 	SUBQ $256, CX
 	JMP  loop256
 
 last:
-	// CX (0..255) bytes are left: one more step, on them and the padding.
-	// Register j's mask keeps its first clamp(CX-64j, 0, 64) bytes (BZHI
-	// keeps them all from 64 up).
+	// CX (0..255) bytes are left: one more step, on them and the padding
+	// (CX becomes 256 so that the step leaves 0). Register j's mask keeps
+	// its first clamp(CX-64j, 0, 64) bytes (BZHI keeps them all from 64
+	// up).
 	TESTQ CX, CX
 	JZ    reduce4
 	XORL  BX, BX
@@ -110,18 +118,8 @@ last:
 	VMOVDQU8.Z 64(SI), K2, Z10
 	VMOVDQU8.Z 128(SI), K3, Z11
 	VMOVDQU8.Z 192(SI), K4, Z12
-	VPCLMULQDQ $0x00, Z4, Z0, Z5
-	VPCLMULQDQ $0x11, Z4, Z0, Z0
-	VPCLMULQDQ $0x00, Z4, Z1, Z6
-	VPCLMULQDQ $0x11, Z4, Z1, Z1
-	VPCLMULQDQ $0x00, Z4, Z2, Z7
-	VPCLMULQDQ $0x11, Z4, Z2, Z2
-	VPCLMULQDQ $0x00, Z4, Z3, Z8
-	VPCLMULQDQ $0x11, Z4, Z3, Z3
-	VPTERNLOGD $0x96, Z9, Z5, Z0
-	VPTERNLOGD $0x96, Z10, Z6, Z1
-	VPTERNLOGD $0x96, Z11, Z7, Z2
-	VPTERNLOGD $0x96, Z12, Z8, Z3
+	MOVQ $256, CX
+	JMP  step
 
 reduce4:
 	// Z0, Z1 and Z2 move 192, 128 and 64 bytes forward at once, onto Z3.
