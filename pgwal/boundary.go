@@ -104,6 +104,7 @@ func (d *BoundaryDecoder) Scan(bound LSN) (last, lastLE LSN, err error) {
 		return 0, 0, d.err
 	}
 	for {
+		d.scanWhole(bound, &last, &lastLE)
 		ok, err := d.next()
 		if err != nil {
 			d.err = err
@@ -116,6 +117,124 @@ func (d *BoundaryDecoder) Scan(bound LSN) (last, lastLE LSN, err error) {
 		if last <= bound {
 			lastLE = last
 		}
+	}
+}
+
+// scanWhole is Scan's fast path. From a record boundary, it takes every
+// record that lies whole in the fed bytes (its page headers included),
+// with next's checks but with the position kept in locals and each record
+// taken in one step, not as a state machine's pieces; it updates last and
+// lastLE as Scan does. It stops before the first record that is not whole
+// here or that fails any check, leaving that record to next, which takes
+// it as it arrives and reports its error with next's message.
+func (d *BoundaryDecoder) scanWhole(bound LSN, last, lastLE *LSN) {
+	if d.phN != 0 || d.state == stateReassembling {
+		return
+	}
+	in, off, lsn := d.in, d.off, d.lsn
+	if d.state == stateSkipping {
+		n := uint64(d.skipUntil - lsn)
+		if uint64(len(in)-off) < n {
+			return
+		}
+		off, lsn = off+int(n), d.skipUntil
+	}
+	took := false
+	var hdr, next LSN // the last record taken: its start, its NextLSN
+	hdrOff := 0
+	for {
+		// A record starts at lsn, after the page header if lsn is a page
+		// start.
+		hs := 0
+		if lsn%XLogBlockSize == 0 {
+			hs = pageHeaderSize(lsn, d.segSize)
+			if len(in)-off < hs || checkPageHeader(in[off:off+hs], lsn, d.segSize, d.magic, false, 0, lsn) != nil {
+				break
+			}
+		}
+		rest := in[off+hs:]
+		pageLeft := int(XLogBlockSize - (lsn+LSN(hs))%XLogBlockSize)
+		if len(rest) < SizeOfXLogRecord || pageLeft < SizeOfXLogRecord {
+			break // the header is split (between pages or Feeds)
+		}
+		totLen := int(binary.LittleEndian.Uint32(rest))
+		if totLen < SizeOfXLogRecord || totLen > MaxRecordSize {
+			break
+		}
+		start := lsn + LSN(hs)
+		var crc uint32
+		n := totLen // input bytes the record spans, page headers included
+		if totLen <= pageLeft {
+			if totLen > len(rest) {
+				break
+			}
+			crc = RecordCRC(rest[:totLen])
+		} else {
+			var ok bool
+			if crc, n, ok = d.spanning(rest, start, totLen, pageLeft); !ok {
+				break
+			}
+		}
+		if crc != binary.LittleEndian.Uint32(rest[20:]) {
+			break
+		}
+		end := start + LSN(n)
+		took, hdr, hdrOff = true, start, off+hs
+		next = nextRecordStart(end, isSwitch(rest[17], rest[16]), d.segSize)
+		d.endLSN = end
+		*last = next
+		if next <= bound {
+			*lastLE = next
+		}
+		off, lsn = off+hs+n, end
+		skip := uint64(next - end)
+		if uint64(len(in)-off) < skip {
+			break
+		}
+		off, lsn = off+int(skip), next
+	}
+	if !took {
+		return
+	}
+	d.off, d.lsn = off, lsn
+	d.recStart = hdr
+	d.last = [SizeOfXLogRecord]byte(in[hdrOff:])
+	d.state, d.skipUntil = stateSkipping, next
+}
+
+// spanning is scanWhole's step for a record, at start and in rest, that
+// goes on past its first page (pageLeft bytes of it are there): its CRC
+// and the input bytes it spans (page headers included), or ok false if it
+// is not whole in rest or a page header on its way fails next's check.
+// Whether it is whole is worked out first, so that the record a Feed ends
+// in is not checksummed here and then again by next.
+func (d *BoundaryDecoder) spanning(rest []byte, start LSN, totLen, pageLeft int) (crc uint32, n int, ok bool) {
+	// Every later page holds at most XLogBlockSize-SizeOfXLogShortPHD
+	// bytes of it (fewer after a segment's long header: the loop below
+	// checks).
+	const perPage = XLogBlockSize - SizeOfXLogShortPHD
+	more := totLen - pageLeft
+	if pageLeft+more+(more+perPage-1)/perPage*SizeOfXLogShortPHD > len(rest) {
+		return 0, 0, false
+	}
+	crc = crc32c.Update(0, rest[SizeOfXLogRecord:pageLeft])
+	got, n := pageLeft, pageLeft
+	for {
+		page := start + LSN(n)
+		hs := pageHeaderSize(page, d.segSize)
+		piece := min(totLen-got, XLogBlockSize-hs)
+		if n+hs+piece > len(rest) {
+			return 0, 0, false
+		}
+		if checkPageHeader(rest[n:n+hs], page, d.segSize, d.magic, true, uint32(totLen-got), start) != nil {
+			return 0, 0, false
+		}
+		n += hs
+		if got+piece == totLen {
+			return crc32c.Update2(crc, rest[n:n+piece], rest[:20]), n + piece, true
+		}
+		crc = crc32c.Update(crc, rest[n:n+piece])
+		got, n = got+piece, n+piece
 	}
 }
 

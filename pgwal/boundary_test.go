@@ -87,7 +87,9 @@ func mutate(r *rand.Rand, wal []byte) []byte {
 // scratch buffer that is scribbled over once Next has reported that it
 // needs more input, to catch the BoundaryDecoder reading a buffer it must
 // no longer hold. Sometimes the caller stops calling Next early, so that the
-// next Feed comes before the last input was consumed.
+// next Feed comes before the last input was consumed, and sometimes it
+// drains a chunk with Scan instead, which must report the same record ends
+// and error as the Decoder's records.
 func compareDecoders(t *testing.T, r *rand.Rand, start LSN, pgVersion, segSize uint32, wal []byte) {
 	t.Helper()
 	full := NewDecoderSegSize(start, pgVersion, segSize)
@@ -100,6 +102,39 @@ func compareDecoders(t *testing.T, r *rand.Rand, start LSN, pgVersion, segSize u
 		wal = wal[n:]
 		full.Feed(scratch)
 		bd.Feed(scratch)
+		if r.IntN(3) == 0 {
+			// Drain with Scan (after Next calls that may have left
+			// bytes unconsumed): the same ends and error as the
+			// Decoder's records.
+			bound := full.FedLSN() - LSN(r.IntN(2*n+1))
+			var wantLast, wantLE LSN
+			var wantErr error
+			for {
+				rec, ok, err := full.Next()
+				if err != nil {
+					wantErr = err
+				}
+				if !ok {
+					break
+				}
+				wantLast = rec.NextLSN
+				if rec.NextLSN <= bound {
+					wantLE = rec.NextLSN
+				}
+			}
+			calls++
+			last, le, err := bd.Scan(bound)
+			if last != wantLast || le != wantLE || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+				t.Fatalf("call %d: Scan(%s) = %s, %s, %v; Decoder gives %s, %s, %v", calls, bound, last, le, err, wantLast, wantLE, wantErr)
+			}
+			if full.LSN() != bd.LSN() {
+				t.Fatalf("call %d: positions %s, %s", calls, full, bd)
+			}
+			for i := range scratch {
+				scratch[i] = 0xA5
+			}
+			continue
+		}
 		limit := -1
 		if r.IntN(4) == 0 {
 			limit = r.IntN(3)
@@ -253,6 +288,109 @@ func TestBoundaryDecoderScan(t *testing.T) {
 						break
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestScanPageHeaderDamage damages each field that checkPageHeader reads,
+// in every page header of the test WAL, one at a time, and compares Scan
+// with the Decoder: with the WAL fed whole, records that span the damaged
+// header are taken by Scan's fast path (scanWhole), which must refuse them
+// just as next does.
+func TestScanPageHeaderDamage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range boundaryCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			first := (tc.start + XLogBlockSize - 1) &^ (XLogBlockSize - 1)
+			for page := first; page < tc.start+LSN(len(tc.wal)); page += XLogBlockSize {
+				at := int(page - tc.start)
+				for _, field := range []struct {
+					off int
+					xor byte
+				}{
+					{0, 0x01},  // xlp_magic
+					{2, 0x01},  // xlp_info: XLP_FIRST_IS_CONTRECORD
+					{2, 0x02},  // xlp_info: XLP_LONG_HEADER
+					{2, 0x80},  // xlp_info: an unknown flag
+					{8, 0x20},  // xlp_pageaddr
+					{16, 0x08}, // xlp_rem_len
+				} {
+					if at+field.off >= len(tc.wal) {
+						continue
+					}
+					wal := append([]byte(nil), tc.wal...)
+					wal[at+field.off] ^= field.xor
+					compareScan(t, tc.start, tc.segSize, wal)
+				}
+			}
+		})
+	}
+}
+
+// compareScan feeds wal whole to a Decoder and to a BoundaryDecoder and
+// fails unless Scan reports the record ends and error of the Decoder's
+// records, and the same position.
+func compareScan(t *testing.T, start LSN, segSize uint32, wal []byte) {
+	t.Helper()
+	full := NewDecoderSegSize(start, 150004, segSize)
+	full.Feed(wal)
+	var want LSN
+	var wantErr error
+	for {
+		rec, ok, err := full.Next()
+		if err != nil {
+			wantErr = err
+		}
+		if !ok {
+			break
+		}
+		want = rec.NextLSN
+	}
+	bd := NewBoundaryDecoder(start, 150004, segSize)
+	bd.Feed(wal)
+	last, _, err := bd.Scan(0)
+	if last != want || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() || bd.LSN() != full.LSN() {
+		t.Fatalf("Scan = %s, %v at %s; Decoder gives %s, %v at %s", last, err, bd.LSN(), want, wantErr, full.LSN())
+	}
+}
+
+// TestScanWholeTakesWholeRecords checks that Scan's fast path, not next,
+// takes every record of intact WAL fed whole, except those whose header
+// is split between two pages: a fast path that gave up on good records
+// would still give right answers (next would take them), only slowly.
+func TestScanWholeTakesWholeRecords(t *testing.T) {
+	t.Parallel()
+	for _, tc := range boundaryCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			full := NewDecoderSegSize(tc.start, 150004, tc.segSize)
+			full.Feed(tc.wal)
+			var end LSN
+			for {
+				rec, ok, err := full.Next()
+				if err != nil || !ok {
+					break
+				}
+				end = rec.EndLSN
+			}
+			bd := NewBoundaryDecoder(tc.start, 150004, tc.segSize)
+			bd.Feed(tc.wal)
+			for {
+				var last, lastLE LSN
+				bd.scanWhole(0, &last, &lastLE)
+				ok, err := bd.next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !ok {
+					break
+				}
+				if XLogBlockSize-bd.recStart%XLogBlockSize >= SizeOfXLogRecord {
+					t.Fatalf("scanWhole left the record at %s to next", bd.recStart)
+				}
+			}
+			if bd.endLSN != end {
+				t.Fatalf("last record end %s, Decoder's %s", bd.endLSN, end)
 			}
 		})
 	}
