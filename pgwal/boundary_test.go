@@ -107,26 +107,8 @@ func compareDecoders(t *testing.T, r *rand.Rand, start LSN, pgVersion, segSize u
 			// bytes unconsumed): the same ends and error as the
 			// Decoder's records.
 			bound := full.FedLSN() - LSN(r.IntN(2*n+1))
-			var wantLast, wantLE LSN
-			var wantErr error
-			for {
-				rec, ok, err := full.Next()
-				if err != nil {
-					wantErr = err
-				}
-				if !ok {
-					break
-				}
-				wantLast = rec.NextLSN
-				if rec.NextLSN <= bound {
-					wantLE = rec.NextLSN
-				}
-			}
 			calls++
-			last, le, err := bd.Scan(bound)
-			if last != wantLast || le != wantLE || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
-				t.Fatalf("call %d: Scan(%s) = %s, %s, %v; Decoder gives %s, %s, %v", calls, bound, last, le, err, wantLast, wantLE, wantErr)
-			}
+			checkScan(t, full, bd, bound)
 			if full.LSN() != bd.LSN() {
 				t.Fatalf("call %d: positions %s, %s", calls, full, bd)
 			}
@@ -261,26 +243,8 @@ func TestBoundaryDecoderScan(t *testing.T) {
 					bound := pos + LSN(r.IntN(2*n+1))
 					pos += LSN(n)
 					full.Feed(scratch)
-					var wantLast, wantLE LSN
-					var wantErr error
-					for {
-						rec, ok, err := full.Next()
-						if err != nil {
-							wantErr = err
-						}
-						if !ok {
-							break
-						}
-						wantLast = rec.NextLSN
-						if rec.NextLSN <= bound {
-							wantLE = rec.NextLSN
-						}
-					}
 					bd.Feed(scratch)
-					last, le, err := bd.Scan(bound)
-					if last != wantLast || le != wantLE || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
-						t.Fatalf("Scan(%s) = %s, %s, %v; Decoder gives %s, %s, %v", bound, last, le, err, wantLast, wantLE, wantErr)
-					}
+					err := checkScan(t, full, bd, bound)
 					for i := range scratch {
 						scratch[i] = 0xA5
 					}
@@ -329,13 +293,26 @@ func TestScanPageHeaderDamage(t *testing.T) {
 }
 
 // compareScan feeds wal whole to a Decoder and to a BoundaryDecoder and
-// fails unless Scan reports the record ends and error of the Decoder's
-// records, and the same position.
+// checks Scan against the Decoder's records (checkScan), and the
+// positions they end at.
 func compareScan(t *testing.T, start LSN, segSize uint32, wal []byte) {
 	t.Helper()
 	full := NewDecoderSegSize(start, 150004, segSize)
 	full.Feed(wal)
-	var want LSN
+	bd := NewBoundaryDecoder(start, 150004, segSize)
+	bd.Feed(wal)
+	checkScan(t, full, bd, 0)
+	if bd.LSN() != full.LSN() {
+		t.Fatalf("positions %s, %s", full, bd)
+	}
+}
+
+// checkScan drains the Decoder's records and fails unless bd.Scan(bound),
+// fed the same bytes, reports their ends (the last NextLSN, and the last
+// not beyond bound) and their error; it returns the error.
+func checkScan(t *testing.T, full *Decoder, bd *BoundaryDecoder, bound LSN) error {
+	t.Helper()
+	var wantLast, wantLE LSN
 	var wantErr error
 	for {
 		rec, ok, err := full.Next()
@@ -345,14 +322,16 @@ func compareScan(t *testing.T, start LSN, segSize uint32, wal []byte) {
 		if !ok {
 			break
 		}
-		want = rec.NextLSN
+		wantLast = rec.NextLSN
+		if rec.NextLSN <= bound {
+			wantLE = rec.NextLSN
+		}
 	}
-	bd := NewBoundaryDecoder(start, 150004, segSize)
-	bd.Feed(wal)
-	last, _, err := bd.Scan(0)
-	if last != want || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() || bd.LSN() != full.LSN() {
-		t.Fatalf("Scan = %s, %v at %s; Decoder gives %s, %v at %s", last, err, bd.LSN(), want, wantErr, full.LSN())
+	last, le, err := bd.Scan(bound)
+	if last != wantLast || le != wantLE || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+		t.Fatalf("Scan(%s) = %s, %s, %v; Decoder gives %s, %s, %v", bound, last, le, err, wantLast, wantLE, wantErr)
 	}
+	return err
 }
 
 // TestScanWholeTakesWholeRecords checks that Scan's fast path, not next,
