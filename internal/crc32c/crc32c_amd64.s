@@ -1,5 +1,16 @@
 #include "textflag.h"
 
+// UNPAD(n) multiplies the CRC register in AX by unpad[n] mod P (DI points
+// at unpad): the carry-less product of the two, reduced by the CRC32
+// instruction from a zero register. Clobbers X9, X10 and R8.
+#define UNPAD(n) \
+	VMOVQ      (DI)(n*8), X9; \
+	VMOVQ      AX, X10; \
+	VPCLMULQDQ $0x00, X9, X10, X10; \
+	VMOVQ      X10, R8; \
+	XORL       AX, AX; \
+	CRC32Q     R8, AX
+
 // func update(s uint32, p, q []byte, foldMin int, k *[16]uint64) uint32
 //
 // Returns the raw CRC register after p and then q from raw register s.
@@ -42,12 +53,7 @@ TEXT ·update(SB), NOSPLIT, $0-76
 	ANDQ $63, BX            // lead
 	SUBQ BX, SI
 	ADDQ BX, CX
-	VMOVQ (DI)(BX*8), X9
-	VMOVQ AX, X10
-	VPCLMULQDQ $0x00, X9, X10, X10
-	VMOVQ  X10, R8
-	XORL   AX, AX
-	CRC32Q R8, AX
+	UNPAD(BX)
 	MOVQ   $-1, R12
 	SHLXQ  BX, R12, R13     // the first line's bytes from lead on
 	KMOVQ  R13, K1
@@ -154,13 +160,8 @@ reduce4:
 	XORL   AX, AX
 	CRC32Q BX, AX
 	CRC32Q R8, AX
-	VMOVQ  (DI)(R9*8), X9
-	VMOVQ  AX, X10
-	VPCLMULQDQ $0x00, X9, X10, X10
-	VMOVQ  X10, BX
+	UNPAD(R9)
 	VZEROUPPER
-	XORL   AX, AX
-	CRC32Q BX, AX
 
 	// Then q.
 	XORQ CX, CX
