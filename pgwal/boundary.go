@@ -139,8 +139,9 @@ func (d *BoundaryDecoder) scanWhole(bound LSN, last, lastLE *LSN) {
 		}
 		off, lsn = off+int(n), d.skipUntil
 	}
-	took := false
-	var hdr, next LSN // the last record taken: its start, its NextLSN
+	// The last record taken: its start, end and NextLSN (0 until one is
+	// taken), and where its header is in in.
+	var recStart, recEnd, next LSN
 	hdrOff := 0
 	for {
 		// A record starts at lsn, after the page header if lsn is a page
@@ -179,9 +180,8 @@ func (d *BoundaryDecoder) scanWhole(bound LSN, last, lastLE *LSN) {
 			break
 		}
 		end := start + LSN(n)
-		took, hdr, hdrOff = true, start, off+hs
+		recStart, recEnd, hdrOff = start, end, off+hs
 		next = nextRecordStart(end, isSwitch(rest[17], rest[16]), d.segSize)
-		d.endLSN = end
 		*last = next
 		if next <= bound {
 			*lastLE = next
@@ -193,11 +193,11 @@ func (d *BoundaryDecoder) scanWhole(bound LSN, last, lastLE *LSN) {
 		}
 		off, lsn = off+int(skip), next
 	}
-	if !took {
+	if next == 0 {
 		return
 	}
 	d.off, d.lsn = off, lsn
-	d.recStart = hdr
+	d.recStart, d.endLSN = recStart, recEnd
 	d.last = [SizeOfXLogRecord]byte(in[hdrOff:])
 	d.state, d.skipUntil = stateSkipping, next
 }
