@@ -205,9 +205,9 @@ func TestInterpretedStopRule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL")
 	}
-	addrs, _, u, start, commit := interpSetup(t)
+	addrs, _, u, start, _ := interpSetup(t)
 	addr := addrs.PG.String()
-	u.stop()
+	commit := u.stopFinal(t, addrs)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := dialInterpreted(ctx, t, addr, encProtobufZstd, shard.Unsharded())

@@ -32,6 +32,10 @@ func TestReplicationConcurrentReaders(t *testing.T) {
 	addrs, _ := startRun(t, Config{DataDir: t.TempDir(), ID: 1, NoSync: true, Logger: testLogger(t)})
 	addr := addrs.PG.String()
 	u := startPusher(t, p, addr, 1, start)
+	// A reader's stream fails until the timeline has WAL (replication.md
+	// §3.6, "state uninitialized"), so let the first record land first.
+	p.Psql(t, "insert into t values (0, 'first')")
+	u.waitFlushed(t, p.lsn(t, "pg_current_wal_flush_lsn()"))
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 	defer cancel()
 
@@ -58,10 +62,9 @@ func TestReplicationConcurrentReaders(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	u.waitCommitted(t, addr, p.lsn(t, "pg_current_wal_flush_lsn()"))
-	// With the proposer gone commit_lsn is final, and no reader can be
-	// past it.
-	u.stop()
-	end := commitLSN(ctx, t, addr)
+	// With the push session ended commit_lsn is final, and no reader can
+	// be past it.
+	end := u.stopFinal(t, addrs)
 	target.Store(uint64(end))
 	wg.Wait()
 	close(errs)

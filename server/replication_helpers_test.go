@@ -300,6 +300,20 @@ func (u *pusher) stop() {
 	}
 }
 
+// stopFinal stops the pusher and waits until walkeeper's push session has
+// ended: until then the session may still apply AppendRequests it had
+// queued, and commit_lsn may still move. It returns the final commit_lsn.
+func (u *pusher) stopFinal(t *testing.T, addrs Addrs) pgwal.LSN {
+	t.Helper()
+	u.stop()
+	url := fmt.Sprintf("http://%s/v1/tenant/%s/timeline/%s", addrs.HTTP, replTTID.Tenant, replTTID.Timeline)
+	pgtest.WaitFor(t, 10*time.Second, "the push session to end", func() bool {
+		_, body := apiGet(t, "GET", url)
+		return strings.Contains(string(body), `"walreceivers":[]`)
+	})
+	return commitLSN(context.Background(), t, addrs.PG.String())
+}
+
 // startStream sends a START_REPLICATION and waits for CopyBothResponse.
 func startStream(ctx context.Context, c *pgconn.PgConn, query string) error {
 	c.Frontend().Send(&pgproto3.Query{String: query})
