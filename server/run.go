@@ -29,9 +29,11 @@ const httpShutdownTimeout = 5 * time.Second
 // dataDirMode is the permission of a data directory walkeeper creates.
 const dataDirMode = 0o700
 
-// errYieldTooLong: a yielding sender sends nothing, not even the keepalive
-// an idle one sends every second, so a yield may not last longer.
-var errYieldTooLong = fmt.Errorf("must be at most %v, the keepalive interval", replication.IdleTimeout)
+// ErrYieldTooLong is the error for a ReplicationYieldMax (the CLI's
+// --replication-yield-max) over replication.IdleTimeout: a yielding
+// sender sends nothing, not even the keepalive an idle one sends every
+// second, so a yield may not last longer.
+var ErrYieldTooLong = fmt.Errorf("must be at most %v, the keepalive interval: a yielding sender sends no keepalives", replication.IdleTimeout)
 
 // Run starts walkeeper and serves until ctx is cancelled or a listener
 // fails. Shutdown order: cancel → close listeners → close connections →
@@ -46,7 +48,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.ReplicationYieldMax > replication.IdleTimeout {
-		return fmt.Errorf("--replication-yield-max %v: %w", cfg.ReplicationYieldMax, errYieldTooLong)
+		return fmt.Errorf("--replication-yield-max %v: %w", cfg.ReplicationYieldMax, ErrYieldTooLong)
 	}
 	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {

@@ -115,7 +115,7 @@ func TestRunConfigErrors(t *testing.T) {
 	}{
 		{"id required", Config{DataDir: dir}, ErrIDRequired},
 		{"log format", Config{DataDir: dir, ID: 1, LogFormat: "xml"}, ErrLogFormat},
-		{"yield longer than a keepalive", Config{DataDir: dir, ID: 1, ReplicationYieldMax: 2 * time.Second}, errYieldTooLong},
+		{"yield longer than a keepalive", Config{DataDir: dir, ID: 1, ReplicationYieldMax: 2 * time.Second}, ErrYieldTooLong},
 	}
 	for _, tt := range tests {
 		tt.cfg.ListenPG, tt.cfg.ListenHTTP, tt.cfg.LogOutput = "127.0.0.1:0", "127.0.0.1:0", io.Discard

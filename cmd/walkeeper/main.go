@@ -135,7 +135,7 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, string, error) 
 		case d < 0:
 			return errors.New("must not be negative")
 		case d > replication.IdleTimeout:
-			return fmt.Errorf("must be at most %v: a sender sends nothing while it yields, not even keepalives", replication.IdleTimeout)
+			return server.ErrYieldTooLong
 		case d == 0:
 			d = -1 // off
 		}
