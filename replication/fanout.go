@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walkeeper/walkeeper/internal/watch"
@@ -81,6 +82,10 @@ type sharedReaderConfig struct {
 	start   pgwal.LSN
 	logger  *slog.Logger
 	yield   yielder // the decode yields to ingest like a sender
+	// gauge, if set, counts the task while it runs: the fan-out's
+	// safekeeper_wal_readers{kind="task"}, one per task however many
+	// shards are attached to it (replication.md §8).
+	gauge prometheus.Gauge
 }
 
 // attach adds a subscriber for s at start to a running reader of key, or
@@ -175,6 +180,10 @@ func (h *ReaderHub) release(r *sharedReader) {
 // run is the reader task (§6.11, §6.12 step 3): it reads WAL up to
 // commit_lsn, feeds one Batcher and hands every sender its batch.
 func (r *sharedReader) run(ctx context.Context, cfg sharedReaderConfig) {
+	if cfg.gauge != nil {
+		cfg.gauge.Inc()
+		defer cfg.gauge.Dec()
+	}
 	err := r.loop(ctx, cfg)
 	if err != nil && ctx.Err() == nil {
 		cfg.logger.Error("shared interpreted WAL reader failed", "err", err)
@@ -192,9 +201,7 @@ func (r *sharedReader) loop(ctx context.Context, cfg sharedReaderConfig) error {
 	if err != nil {
 		return err
 	}
-	if c, ok := wal.(io.Closer); ok {
-		defer c.Close()
-	}
+	defer closeReader(wal)
 	subs := map[interpreted.SenderID]*subscriber{}
 	pos := cfg.start
 	buf := make([]byte, pgwal.MaxSendSize)
@@ -291,25 +298,23 @@ func serveReaderTask(ctx context.Context, cfg *Config, slot *Sender, out *outStr
 		sub     *subscriber
 		release func()
 	)
+	target := cfg.readerTarget()
 	if ic.fanout(cfg) {
+		// The task counts itself, labelled by the stream that starts it.
 		rcfg.ctx = ic.HubContext
+		if m := cfg.WALReaders; m != nil {
+			rcfg.gauge = m.WithLabelValues("task", target)
+		}
 		r, sub, release = ic.Hub.attach(cfg.Senders, rcfg, ic.Shard)
 	} else {
 		r, sub, release = privateReader(rcfg, ic.Shard)
+		if m := cfg.WALReaders; m != nil {
+			gauge := m.WithLabelValues("future", target)
+			gauge.Inc()
+			defer gauge.Dec()
+		}
 	}
 	defer release()
-	if m := cfg.WALReaders; m != nil {
-		kind, target := "future", cfg.Info.AppName
-		if ic.fanout(cfg) {
-			kind = "task"
-		}
-		if target == "" {
-			target = "safekeeper"
-		}
-		gauge := m.WithLabelValues(kind, target)
-		gauge.Inc()
-		defer gauge.Dec()
-	}
 	g, gctx := errgroup.WithContext(ctx)
 	stop := context.AfterFunc(gctx, func() { _ = stream.Close() })
 	defer stop()

@@ -39,11 +39,7 @@ type sender struct {
 
 func (s *sender) run(ctx context.Context) error {
 	if m := s.cfg.WALReaders; m != nil {
-		target := s.cfg.Info.AppName
-		if target == "" {
-			target = "safekeeper"
-		}
-		g := m.WithLabelValues("future", target)
+		g := m.WithLabelValues("future", s.cfg.readerTarget())
 		g.Inc()
 		defer g.Dec()
 	}

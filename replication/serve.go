@@ -162,17 +162,21 @@ func serve(ctx context.Context, cfg Config, stream Stream, ic *InterpretedConfig
 }
 
 func serveCopy(ctx context.Context, cfg *Config, slot *Sender, out *outStream, stream Stream, ic *InterpretedConfig) error {
-	if ic != nil && cfg.Command.Mode() == ModeCommit {
-		return serveReaderTask(ctx, cfg, slot, out, stream, ic)
-	}
+	// Every stream opens a reader at its own start first, as Neon's
+	// start_replication does before it fans out: a start the timeline
+	// cannot serve (before its first segment, say) then fails this stream
+	// alone, with the reader's own message, and never reaches a shared
+	// reader task that other shards stream from.
 	reader, err := cfg.OpenReader(cfg.Command.StartLSN)
 	if err != nil {
-		out.finish(endReason{kind: endError, sqlstate: SQLStateInternal, msg: err.Error(), err: err})
+		out.finish(*internalError(err))
 		return err
 	}
-	if c, ok := reader.(io.Closer); ok {
-		defer c.Close()
+	if ic != nil && cfg.Command.Mode() == ModeCommit {
+		closeReader(reader) // the reader task opens its own
+		return serveReaderTask(ctx, cfg, slot, out, stream, ic)
 	}
+	defer closeReader(reader)
 	g, gctx := errgroup.WithContext(ctx)
 	stop := context.AfterFunc(gctx, func() { _ = stream.Close() })
 	defer stop()
@@ -196,4 +200,20 @@ func serveCopy(ctx context.Context, cfg *Config, slot *Sender, out *outStream, s
 		return nil // cancelled: nothing to say to the client
 	}
 	return waitErr
+}
+
+// closeReader closes r if it is an io.Closer.
+func closeReader(r WALReader) {
+	if c, ok := r.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
+
+// readerTarget is the target label of safekeeper_wal_readers: the
+// client's application_name, or "safekeeper" without one.
+func (c *Config) readerTarget() string {
+	if c.Info.AppName == "" {
+		return "safekeeper"
+	}
+	return c.Info.AppName
 }
