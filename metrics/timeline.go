@@ -24,6 +24,18 @@ type TimelineSample struct {
 	WrittenWALBytes     uint64  // since load
 	WrittenWALSeconds   float64 // since load, in WAL writes
 	FlushedWALSeconds   float64 // since load, in WAL fsyncs
+
+	// Pageserver feedback (replication.md §5.1, §8), from any shard.
+	PSLastReceivedLSN    uint64 // last_received_lsn of the latest feedback
+	PSFeedbackCount      uint64
+	PSCorruptionDetected bool // sticky
+	// FeedbackLastTime is the latest feedback's replytime in Unix
+	// seconds; before any feedback, PostgreSQL's epoch (2000-01-01), as
+	// Neon reports it. A time before the Unix epoch is not exported.
+	FeedbackLastTime int64
+	// InterpretedWALReaderTasks counts the timeline's fan-out reader tasks
+	// (a private interpreted reader is not counted, as in Neon).
+	InterpretedWALReaderTasks int
 }
 
 // TimelineSource returns a sample of every loaded timeline.
@@ -48,6 +60,8 @@ type timelineCollector struct {
 type timelineGauge struct {
 	desc *prometheus.Desc
 	get  func(*TimelineSample) float64
+	// has, if set, says whether the sample has a value for it.
+	has func(*TimelineSample) bool
 }
 
 func gauge(name, help string, get func(*TimelineSample) float64) timelineGauge {
@@ -81,6 +95,19 @@ func newTimelineCollector(src TimelineSource, seconds prometheus.Histogram) *tim
 				func(s *TimelineSample) float64 { return s.WrittenWALSeconds }),
 			gauge("safekeeper_flushed_wal_seconds_total", "Total time spent fsyncing WAL to disk, grouped by timeline",
 				func(s *TimelineSample) float64 { return s.FlushedWALSeconds }),
+			gauge("safekeeper_ps_last_received_lsn", "Last LSN received by the pageserver, acknowledged in the feedback",
+				func(s *TimelineSample) float64 { return float64(s.PSLastReceivedLSN) }),
+			gauge("safekeeper_ps_feedback_count_total", "Number of feedbacks received from the pageserver",
+				func(s *TimelineSample) float64 { return float64(s.PSFeedbackCount) }),
+			gauge("safekeeper_ps_corruption_detected", "1 if corruption was detected in the timeline according to feedback from the pageserver, 0 otherwise",
+				func(s *TimelineSample) float64 { return b2f(s.PSCorruptionDetected) }),
+			{
+				desc: prometheus.NewDesc("safekeeper_feedback_last_time_seconds", "Timestamp of the last feedback from the pageserver", timelineLabels, nil),
+				get:  func(s *TimelineSample) float64 { return float64(s.FeedbackLastTime) },
+				has:  func(s *TimelineSample) bool { return s.FeedbackLastTime >= 0 },
+			},
+			gauge("safekeeper_interpreted_wal_reader_tasks", "Number of active interpreted wal reader tasks, grouped by timeline",
+				func(s *TimelineSample) float64 { return float64(s.InterpretedWALReaderTasks) }),
 		},
 		isActive: prometheus.NewDesc("safekeeper_timeline_active", "Reports 1 for active timelines, 0 for inactive", timelineLabels, nil),
 		total:    prometheus.NewDesc("safekeeper_timelines", "Total number of timelines loaded in-memory", nil, nil),
@@ -108,6 +135,9 @@ func (c *timelineCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		active++
 		for _, g := range c.gauges {
+			if g.has != nil && !g.has(s) {
+				continue
+			}
 			ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, g.get(s), s.TenantID, s.TimelineID)
 		}
 		ch <- prometheus.MustNewConstMetric(c.isActive, prometheus.GaugeValue, 1, s.TenantID, s.TimelineID)
@@ -124,4 +154,11 @@ func (m *Metrics) RegisterTimelines(src TimelineSource) {
 	m.Registry.Unregister(m.Timelines)
 	m.Registry.Unregister(m.ActiveTimelines)
 	m.Registry.MustRegister(newTimelineCollector(src, m.CollectTimelineSeconds))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

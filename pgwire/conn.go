@@ -28,6 +28,7 @@ type deadlineReader struct {
 	nc          net.Conn
 	timeout     time.Duration
 	interrupted atomic.Bool
+	io          *traffic // counts the bytes read; nil: not counted
 }
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
@@ -39,6 +40,7 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 		return 0, ErrInterrupted
 	}
 	n, err := r.nc.Read(p)
+	r.io.addRead(n)
 	if err != nil && r.interrupted.Load() {
 		return n, ErrInterrupted
 	}
@@ -76,6 +78,8 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		w:   newWriter(nc, s.cfg.ReadTimeout),
 		log: s.log.With("conn_id", id),
 	}
+	tr := newTraffic(s.cfg.Traffic)
+	c.r.io, c.w.io = tr, tr
 	c.fr = newFrontendReader(c.r, MaxMessageBodyLen)
 	c.sess = &Session{ConnID: id, RemoteAddr: nc.RemoteAddr(), Logger: c.log}
 	return c
@@ -129,7 +133,9 @@ func (c *conn) handshake() error {
 		}
 		switch m := msg.(type) {
 		case *pgproto3.SSLRequest, *pgproto3.GSSEncRequest:
-			if _, err := c.nc.Write([]byte{'N'}); err != nil {
+			n, err := c.nc.Write([]byte{'N'})
+			c.w.io.addWrite(n)
+			if err != nil {
 				return err
 			}
 		case *pgproto3.CancelRequest:
@@ -140,6 +146,7 @@ func (c *conn) handshake() error {
 				return err
 			}
 			c.sess.StartupOptions = opts
+			c.w.io.relabel(c.srv.cfg.Traffic, opts)
 			if opts.HasTenant || opts.HasTimeline {
 				c.log = c.log.With("ttid", opts.TTID.String())
 				c.sess.Logger = c.log

@@ -76,10 +76,14 @@ func (w *writer) sendFile(header []byte, f *os.File, off int64, n int) error {
 	hdr := copyDataHeader(len(header) + n)
 	w.buf = append(append(w.buf, hdr[:]...), header...)
 	w.setDeadline()
-	err := fs.sendMore(w.buf)
+	sent, err := fs.sendMore(w.buf)
+	w.io.addWrite(sent)
 	w.resetBuf()
 	if err == nil {
-		if err = fs.sendFileBytes(off, n); err != nil && refused(err) {
+		start := off
+		err = fs.sendFileBytes(off, n)
+		w.io.addWrite(int(fs.off - start))
+		if err != nil && refused(err) {
 			fs.refusedOnce = true
 			err = w.copyFileBytes(f, fs.off, int(fs.end-fs.off))
 		}
@@ -89,15 +93,16 @@ func (w *writer) sendFile(header []byte, f *os.File, off int64, n int) error {
 }
 
 // sendMore writes all of p with MSG_MORE: the kernel holds it back until
-// the next send without the flag.
-func (fs *fileSender) sendMore(p []byte) error {
+// the next send without the flag. It returns how many bytes it wrote.
+func (fs *fileSender) sendMore(p []byte) (int, error) {
 	fs.p, fs.err = p, nil
 	err := fs.rc.Write(fs.moreFn)
+	sent := len(p) - len(fs.p)
 	fs.p = nil
 	if err != nil {
-		return err
+		return sent, err
 	}
-	return fs.err
+	return sent, fs.err
 }
 
 func (fs *fileSender) more(fd uintptr) bool {
@@ -167,7 +172,9 @@ func (w *writer) copyFileBytes(f *os.File, off int64, n int) error {
 	if _, err := f.ReadAt(buf, off); err != nil {
 		return fmt.Errorf("read %s for copy: %w", f.Name(), err)
 	}
-	if _, err := w.nc.Write(buf); err != nil {
+	m, err := w.nc.Write(buf)
+	w.io.addWrite(m)
+	if err != nil {
 		return err
 	}
 	copiedFileBytes.Add(uint64(n))

@@ -62,12 +62,16 @@ func TestSendFileTCP(t *testing.T) {
 	srv, cli := tcpPair(t)
 	f, data := randomFile(t, 4<<20)
 	w := newWriter(srv, 10*time.Second)
+	written := &byteCount{}
+	w.io = &traffic{write: written}
 	sends := []struct {
 		off int64
 		n   int
 	}{{0, 1}, {8192, 128 << 10}, {1 << 20, 3 << 20}, {4<<20 - 100, 100}}
 	before, copiedBefore := SendFileStats()
+	sent := make(chan struct{})
 	go func() {
+		defer close(sent)
 		w.queue(&pgproto3.CopyDone{}) // queued, must go first
 		for i, s := range sends {
 			if err := w.sendFile([]byte{'w', byte(i)}, f, s.off, s.n); err != nil {
@@ -99,9 +103,15 @@ func TestSendFileTCP(t *testing.T) {
 		}
 		total += s.n
 	}
+	<-sent // the sender has counted what it sent
 	after, copiedAfter := SendFileStats()
 	if after-before < uint64(total) || copiedAfter != copiedBefore {
 		t.Errorf("sendfile moved %d bytes and %d were copied, want %d and 0", after-before, copiedAfter-copiedBefore, total)
+	}
+	// Every byte is counted as written: the CopyDone, then each message's
+	// 5-byte CopyData header, 2-byte header and file bytes.
+	if want := int64(5 + len(sends)*(5+2) + total); written.n.Load() != want {
+		t.Errorf("counted %d bytes written, the client received %d", written.n.Load(), want)
 	}
 }
 

@@ -72,6 +72,8 @@ type Config struct {
 	WalSegmentSize uint64
 	// DataDirMode is SHOW data_directory_mode (default 0700).
 	DataDirMode os.FileMode
+	// Traffic, if set, counts every connection's bytes (see TrafficFunc).
+	Traffic TrafficFunc
 }
 
 // Server accepts libpq connections and serves each in its own goroutine.

@@ -20,6 +20,7 @@ type writer struct {
 	timeout time.Duration
 	err     error       // sticky: once a write failed, every later one fails
 	fs      *fileSender // sendfile state, made by the first sendFile
+	io      *traffic    // counts the bytes written; nil: not counted
 }
 
 func newWriter(nc net.Conn, timeout time.Duration) *writer {
@@ -60,7 +61,9 @@ func (w *writer) flushLocked() error {
 		return w.err
 	}
 	w.setDeadline()
-	_, w.err = w.nc.Write(w.buf)
+	var n int
+	n, w.err = w.nc.Write(w.buf)
+	w.io.addWrite(n)
 	w.resetBuf()
 	return w.err
 }
@@ -105,7 +108,9 @@ func (w *writer) sendCopyData(payload []byte) error {
 	}
 	bufs := net.Buffers{w.buf, payload}
 	w.setDeadline()
-	_, w.err = bufs.WriteTo(w.nc)
+	var n int64
+	n, w.err = bufs.WriteTo(w.nc)
+	w.io.addWrite(int(n))
 	w.resetBuf()
 	return w.err
 }

@@ -48,6 +48,18 @@ func (h *ReaderHub) Started() int {
 	return h.started
 }
 
+// Tasks is how many shared reader tasks run for the timeline whose
+// walsender registry is key (safekeeper_interpreted_wal_reader_tasks).
+// A nil hub (fan-out off) has none.
+func (h *ReaderHub) Tasks(key *WalSenders) int {
+	if h == nil {
+		return 0
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.readers[key])
+}
+
 // sharedReader is one reader task with the senders attached to it.
 type sharedReader struct {
 	hub    *ReaderHub

@@ -65,6 +65,10 @@ type Config struct {
 	// replication.IdleTimeout, 1 s, since a yielding sender sends no
 	// keepalives).
 	ReplicationYieldMax time.Duration
+	// AvailabilityZone is --availability-zone, this safekeeper's zone: the
+	// sk_az label of safekeeper_pg_io_bytes_total, whose same_az compares
+	// it with each client's availability_zone option ("" : unknown).
+	AvailabilityZone string
 	// LogFormat is "plain" or "json".
 	LogFormat string
 	// LogOutput defaults to os.Stdout; Logger, if set, overrides both.

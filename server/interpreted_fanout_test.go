@@ -64,6 +64,17 @@ func TestInterpretedFanout(t *testing.T) {
 		t.Fatalf("%d shared readers started for 4 shards, want 1", k)
 	}
 	checkInterpretedSlots(t, addrs, shards)
+	// One reader task, counted once however many shards it serves.
+	_, body := apiGet(t, "GET", "http://"+addrs.HTTP.String()+"/metrics")
+	labels := `{tenant_id="` + replTTID.Tenant.String() + `",timeline_id="` + replTTID.Timeline.String() + `"}`
+	for series, want := range map[string]float64{
+		"safekeeper_interpreted_wal_reader_tasks" + labels:        1,
+		`safekeeper_wal_readers{kind="task",target="pageserver"}`: 1,
+	} {
+		if got := metricValue(t, string(body), series); got != want {
+			t.Errorf("%s = %v with 4 shards on one reader task, want %v", series, got, want)
+		}
+	}
 
 	// A late shard 2 at the timeline start: the reader resets.
 	late, err := dialInterpreted(ctx, t, addr, encProtobufZstd, shards[2])

@@ -36,7 +36,7 @@ func TestReplicationPageserverFeedback(t *testing.T) {
 	}
 	seg, start, pgVersion, sysID := pgSegment(t)
 	segStart := start - 40
-	addrs, _ := startRun(t, Config{DataDir: t.TempDir(), ID: 1, NoSync: true, Logger: testLogger(t)})
+	addrs, _ := startRun(t, Config{DataDir: t.TempDir(), ID: 1, NoSync: true, Logger: testLogger(t), AvailabilityZone: "az-1"})
 	addr := addrs.PG.String()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
@@ -75,7 +75,19 @@ func TestReplicationPageserverFeedback(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	ps := dialReader(ctx, t, addr, "pageserver-1")
+	// The pageserver says which zone it is in, as Neon's does.
+	psCfg, err := pgconn.ParseConfig(walkeeperConnString(addr, "pageserver-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	psCfg.RuntimeParams["replication"] = "true"
+	psCfg.RuntimeParams["options"] += " availability_zone=az-1"
+	psConn, err := pgconn.ConnectConfig(ctx, psCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { psConn.Close(context.Background()) })
+	ps := &reader{c: psConn}
 	if err := startStream(ctx, ps.c, fmt.Sprintf("START_REPLICATION PHYSICAL %s", start)); err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +107,28 @@ func TestReplicationPageserverFeedback(t *testing.T) {
 				t.Fatalf("relayed AppendResponse %+v, feedback %+v", ar, *ar.PageserverFeedback)
 			}
 			break
+		}
+	}
+
+	// The feedback and the connection's bytes are in /metrics.
+	_, body := apiGet(t, "GET", "http://"+addrs.HTTP.String()+"/metrics")
+	text := string(body)
+	labels := `{tenant_id="` + replTTID.Tenant.String() + `",timeline_id="` + replTTID.Timeline.String() + `"}`
+	for series, want := range map[string]float64{
+		"safekeeper_ps_feedback_count_total" + labels:      1,
+		"safekeeper_ps_last_received_lsn" + labels:         float64(commit),
+		"safekeeper_feedback_last_time_seconds" + labels:   946684800, // replytime 42 µs after 2000-01-01
+		"safekeeper_ps_corruption_detected" + labels:       0,
+		"safekeeper_interpreted_wal_reader_tasks" + labels: 0,
+	} {
+		if got := metricValue(t, text, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	for _, dir := range []string{"read", "write"} {
+		series := `safekeeper_pg_io_bytes_total{app_name="pageserver-1",client_az="az-1",dir="` + dir + `",same_az="true",sk_az="az-1"}`
+		if metricValue(t, text, series) <= 0 {
+			t.Errorf("%s is 0", series)
 		}
 	}
 

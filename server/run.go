@@ -133,7 +133,7 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 	}
 	log.Info(fmt.Sprintf("walkeeper listening: pg=%s http=%s datadir=%s", addrs.PG, addrs.HTTP, dir),
 		"pg", addrs.PG.String(), "pg_tenant_only", tenantOnly, "http", addrs.HTTP.String(), "datadir", dir,
-		"pg_auth", pgAuth != nil, "http_auth", httpAuth != nil, "no_sync", cfg.NoSync)
+		"pg_auth", pgAuth != nil, "http_auth", httpAuth != nil, "no_sync", cfg.NoSync, "availability_zone", cfg.AvailabilityZone)
 	if cfg.Ready != nil {
 		cfg.Ready(addrs)
 	}
@@ -164,7 +164,6 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 		return err
 	}
 	defer reg.Close()
-	m.RegisterTimelines(timelineSamples(reg))
 
 	g, gctx := errgroup.WithContext(ctx)
 	h := &handler{reg: reg, metrics: m, log: log, heapLayout: cfg.InterpretedHeapLayout,
@@ -175,7 +174,9 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 	if cfg.WALReaderFanout {
 		h.hub = replication.NewReaderHub(cfg.MaxDeltaForFanout)
 	}
-	pgCfg := pgwire.Config{Handler: h, Auth: pgAuth, DataDirMode: mode, Logger: log.With("listener", "pg")}
+	m.RegisterTimelines(timelineSamples(reg, h.hub))
+	pgCfg := pgwire.Config{Handler: h, Auth: pgAuth, DataDirMode: mode, Logger: log.With("listener", "pg"),
+		Traffic: trafficCounters(m.PGIOBytes, cfg.AvailabilityZone)}
 	g.Go(func() error { return pgwire.NewServer(pgCfg).Serve(gctx, ls.pg) })
 	if ls.pgTenantOnly != nil {
 		tcfg := pgCfg

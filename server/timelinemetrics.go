@@ -2,12 +2,14 @@ package server
 
 import (
 	"github.com/walkeeper/walkeeper/metrics"
+	"github.com/walkeeper/walkeeper/replication"
 	"github.com/walkeeper/walkeeper/timeline"
 )
 
-// timelineSamples reads the per-timeline gauges from the registry on every
+// timelineSamples reads the per-timeline gauges from the registry, and the
+// fan-out reader tasks from hub (nil when fan-out is off), on every
 // scrape. A timeline being deleted is skipped.
-func timelineSamples(reg *timeline.Registry) metrics.TimelineSource {
+func timelineSamples(reg *timeline.Registry, hub *replication.ReaderHub) metrics.TimelineSource {
 	return func() []metrics.TimelineSample {
 		tls := reg.List()
 		out := make([]metrics.TimelineSample, 0, len(tls))
@@ -21,6 +23,8 @@ func timelineSamples(reg *timeline.Registry) metrics.TimelineSource {
 			wal := t.WALCounters()
 			release()
 			computes := t.NumWALReceivers()
+			senders := t.WalSenders()
+			fb := senders.FeedbackStats()
 			// Neon's broker-active rule without WAL backup: computes
 			// connected, WAL to back up, or a pageserver behind.
 			active := computes > 0 || st.CommitLSN.SegmentNumber(seg) > st.BackupLSN.SegmentNumber(seg) ||
@@ -40,6 +44,12 @@ func timelineSamples(reg *timeline.Registry) metrics.TimelineSource {
 				WrittenWALBytes:     wal.WrittenBytes,
 				WrittenWALSeconds:   wal.WriteSeconds,
 				FlushedWALSeconds:   wal.FlushedSeconds,
+
+				PSLastReceivedLSN:         uint64(fb.Last.LastReceivedLSN),
+				PSFeedbackCount:           fb.Count,
+				PSCorruptionDetected:      fb.CorruptionDetected,
+				FeedbackLastTime:          replication.TimeFromPG(fb.Last.ReplyTime).Unix(),
+				InterpretedWALReaderTasks: hub.Tasks(senders),
 			})
 		}
 		return out

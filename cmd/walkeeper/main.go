@@ -142,6 +142,7 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, string, error) 
 		cfg.ReplicationYieldMax = d
 		return nil
 	})
+	fs.StringVar(&cfg.AvailabilityZone, "availability-zone", "", "this safekeeper's availability `zone`: a label of safekeeper_pg_io_bytes_total, compared with each client's availability_zone option (empty: unknown)")
 	fs.StringVar(&cfg.LogFormat, "log-format", server.DefaultLogFormat, "log `format`: plain (key=value text) or json, to stdout")
 	fs.StringVar(&dump, "dump-control-file", "", "print the control file at `path` as JSON and exit")
 	if err := fs.Parse(args); err != nil {

@@ -28,14 +28,14 @@ func TestParseFlagsSpellings(t *testing.T) {
 		"-D", "d", "--id", "7", "--listen-pg", "0.0.0.0:1", "--listen-http=0.0.0.0:2", "--no-sync",
 		"--pg-auth-public-key-path", "a", "--listen-pg-tenant-only", "0.0.0.0:3",
 		"--pg-tenant-only-auth-public-key-path=b", "--http-auth-public-key-path", "c", "--log-format", "json",
-		"--dump-control-file", "f",
+		"--dump-control-file", "f", "--availability-zone", "eu-1a",
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := server.Config{DataDir: "d", ID: 7, ListenPG: "0.0.0.0:1", ListenHTTP: "0.0.0.0:2", NoSync: true,
 		PGAuthKeyPath: "a", ListenPGTenantOnly: "0.0.0.0:3", PGTenantOnlyAuthKeyPath: "b", HTTPAuthKeyPath: "c", LogFormat: "json",
-		ControlFileSaveInterval: controlfile.DefaultSaveInterval}
+		ControlFileSaveInterval: controlfile.DefaultSaveInterval, AvailabilityZone: "eu-1a"}
 	if !reflect.DeepEqual(cfg, want) || dump != "f" {
 		t.Errorf("got %+v dump %q\nwant %+v", cfg, dump, want)
 	}
@@ -76,7 +76,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	}
 	for _, f := range []string{"-D, --datadir", "--id", "-l, --listen-pg", "--listen-http", "-n, --no-sync",
 		"--pg-auth-public-key-path", "--listen-pg-tenant-only", "--pg-tenant-only-auth-public-key-path",
-		"--http-auth-public-key-path", "--log-format", "--dump-control-file", "--init"} {
+		"--http-auth-public-key-path", "--log-format", "--dump-control-file", "--init", "--availability-zone"} {
 		if !strings.Contains(out.String(), "  "+f) {
 			t.Errorf("--help does not explain %s:\n%s", f, out.String())
 		}
