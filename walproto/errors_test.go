@@ -40,6 +40,15 @@ func greetingV3(mconf ...any) []byte {
 	return v3(parts...)
 }
 
+// members encodes a member set of n distinct members (v3).
+func members(n int) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(n))
+	for i := range n {
+		b = v3(b, uint64(i+1), "h\x00", uint16(5432))
+	}
+	return b
+}
+
 func appendV3(begin, end uint64, wal int) []byte {
 	return v3(byte('a'), uint32(1), uint64(6), begin, end, uint64(0), uint64(0), make([]byte, wal))
 }
@@ -70,6 +79,8 @@ func TestParseProposerMessageErrors(t *testing.T) {
 			uint32(2), uint64(8), "a\x00", uint16(1), uint64(8), "b\x00", uint16(2)), ErrMalformed},
 		{"member host not utf8", Version3, greetingV3(uint32(1), uint32(1), uint64(7), "\xff\x00", uint16(1), zero), ErrMalformed},
 		{"huge member count", Version3, greetingV3(uint32(1), uint32(0xffffffff)), ErrShortMessage},
+		{"too many members", Version3, greetingV3(uint32(1), members(MaxMembers+1), zero), ErrMalformed},
+		{"too many new members", Version3, greetingV3(uint32(1), members(1), members(MaxMembers+1)), ErrMalformed},
 		{"huge history", Version3, v3(byte('e'), uint32(1), uint64(6), uint64(0), uint32(0x10000000)), ErrShortMessage},
 		{"elected v2 without timeline_start_lsn", Version2, unhex(derivedElectedV2)[:60], ErrShortMessage},
 		{"vote v2 without term", Version2, unhex(derivedVoteRequestV2)[:15], ErrShortMessage},
@@ -236,5 +247,19 @@ func TestParseProposerMessageLenient(t *testing.T) {
 		if _, err := ParseProposerMessage(Version3, b); err != nil {
 			t.Errorf("pg_version %d: %v", v, err)
 		}
+	}
+}
+
+// TestMaxMembersAccepted: a greeting with MaxMembers members in each set
+// parses; one more is refused (TestParseProposerMessageErrors).
+func TestMaxMembersAccepted(t *testing.T) {
+	t.Parallel()
+	m, err := ParseProposerMessage(Version3, greetingV3(uint32(1), members(MaxMembers), members(MaxMembers)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.(ProposerGreeting)
+	if len(g.MConf.Members) != MaxMembers || len(g.MConf.NewMembers) != MaxMembers {
+		t.Fatalf("%d members, %d new members", len(g.MConf.Members), len(g.MConf.NewMembers))
 	}
 }

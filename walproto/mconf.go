@@ -33,6 +33,13 @@ func (c MembershipConfiguration) IsJoint() bool { return len(c.NewMembers) > 0 }
 // minMemberSize is node_id + empty host cstring + port.
 const minMemberSize = 8 + 1 + 2
 
+// MaxMembers bounds each member set of a parsed configuration. Neon's
+// walproposer handles at most 32 safekeepers (MAX_SAFEKEEPERS); without a
+// bound, a 1 MiB greeting could carry about 95 000 members, whose
+// duplicate check takes seconds of CPU and whose configuration, once
+// persisted, every later message would copy.
+const MaxMembers = 256
+
 func appendMembers(w *writer, ms []Member) {
 	w.u32(uint32(len(ms)))
 	for _, m := range ms {
@@ -58,6 +65,10 @@ func parseMembers(r *reader, set string) []Member {
 	if uint64(n) > uint64(len(r.b)/minMemberSize) {
 		r.fail(fmt.Errorf("%w: %s: %s count %d does not fit in %d bytes",
 			ErrShortMessage, r.msg, set, n, len(r.b)))
+		return nil
+	}
+	if n > MaxMembers {
+		r.fail(fmt.Errorf("%w: %s: %s count %d is more than %d", ErrMalformed, r.msg, set, n, MaxMembers))
 		return nil
 	}
 	ms := make([]Member, n)
