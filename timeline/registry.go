@@ -64,6 +64,16 @@ type Registry struct {
 	invalid          map[ids.TTID]error
 	tombstones       map[ids.TTID]time.Time
 	tenantTombstones map[ids.TenantID]time.Time
+	// deleting holds the deletions under way. Like a tombstone it stops
+	// creation, but a tombstone is only set once a deletion is complete.
+	deleting map[ids.TTID]*deletion
+}
+
+// deletion is one Delete under way; done is closed when it has ended, and
+// err is its outcome.
+type deletion struct {
+	done chan struct{}
+	err  error
 }
 
 // NewRegistry creates an empty registry over cfg.DataDir. Call Load to pick
@@ -81,6 +91,7 @@ func NewRegistry(cfg Config) *Registry {
 		invalid:          make(map[ids.TTID]error),
 		tombstones:       make(map[ids.TTID]time.Time),
 		tenantTombstones: make(map[ids.TenantID]time.Time),
+		deleting:         make(map[ids.TTID]*deletion),
 	}
 }
 
@@ -132,7 +143,8 @@ func (r *Registry) List() []*Timeline {
 	return out
 }
 
-// tombstonedLocked reports whether creation of ttid is blocked by a deletion.
+// tombstonedLocked reports whether creation of ttid is blocked by a
+// deletion, done or under way.
 func (r *Registry) tombstonedLocked(ttid ids.TTID, now time.Time) bool {
 	for k, at := range r.tombstones {
 		if now.Sub(at) > tombstoneTTL {
@@ -146,7 +158,7 @@ func (r *Registry) tombstonedLocked(ttid ids.TTID, now time.Time) bool {
 	}
 	_, tl := r.tombstones[ttid]
 	_, tenant := r.tenantTombstones[ttid.Tenant]
-	return tl || tenant
+	return tl || tenant || r.deleting[ttid] != nil
 }
 
 // Close cancels every timeline and waits for their users to finish, then
@@ -161,24 +173,61 @@ func (r *Registry) Close() {
 // awaited, its files are closed, its directory is removed and a tombstone
 // keeps a late compute from creating it again. It reports whether the
 // directory existed. A timeline that failed to load is removed from disk too.
+//
+// The tombstone is set only once the directory is gone, so a Delete that
+// failed (its context ended first, or the removal failed) leaves none, and
+// a retry does the work again. While a deletion is under way, creation is
+// refused and a second Delete waits for the first: it reports success only
+// if the first succeeded (as "already deleted": dirExisted false), and
+// otherwise tries itself.
 func (r *Registry) Delete(ctx context.Context, ttid ids.TTID) (dirExisted bool, err error) {
-	r.mu.Lock()
-	if _, ok := r.tombstones[ttid]; ok {
+	for {
+		r.mu.Lock()
+		if _, ok := r.tombstones[ttid]; ok {
+			r.mu.Unlock()
+			return false, nil
+		}
+		d := r.deleting[ttid]
+		if d == nil {
+			break // with r.mu held
+		}
 		r.mu.Unlock()
-		return false, nil
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			return false, fmt.Errorf("delete timeline %s: waiting for another deletion: %w", ttid, ctx.Err())
+		}
 	}
-	// The tombstone goes in first: a creation still in flight sees it
-	// before it inserts its timeline and undoes itself (Create).
-	r.tombstones[ttid] = time.Now()
+	// A creation still in flight sees the deletion before it inserts its
+	// timeline and undoes itself (Create).
+	d := &deletion{done: make(chan struct{})}
+	r.deleting[ttid] = d
 	tl := r.timelines[ttid]
 	r.mu.Unlock()
 
+	dirExisted, err = r.deleteNow(ctx, ttid, tl)
+
+	r.mu.Lock()
+	delete(r.deleting, ttid)
+	if err == nil {
+		r.tombstones[ttid] = time.Now()
+		delete(r.timelines, ttid)
+		delete(r.invalid, ttid)
+	}
+	d.err = err
+	close(d.done)
+	r.mu.Unlock()
+	if err == nil {
+		r.log.Info("deleted timeline", "ttid", ttid.String(), "dir_existed", dirExisted)
+	}
+	return dirExisted, err
+}
+
+// deleteNow shuts tl (nil if not loaded) down and removes the timeline's
+// directory.
+func (r *Registry) deleteNow(ctx context.Context, ttid ids.TTID, tl *Timeline) (dirExisted bool, err error) {
 	if tl != nil {
 		if err := tl.shutdownWait(ctx); err != nil {
-			// Not deleted after all; a retry must do the work again.
-			r.mu.Lock()
-			delete(r.tombstones, ttid)
-			r.mu.Unlock()
 			return false, err
 		}
 	}
@@ -189,11 +238,6 @@ func (r *Registry) Delete(ctx context.Context, ttid ids.TTID) (dirExisted bool, 
 	if err := os.RemoveAll(dir); err != nil {
 		return dirExisted, fmt.Errorf("delete timeline %s: %w", ttid, err)
 	}
-	r.mu.Lock()
-	delete(r.timelines, ttid)
-	delete(r.invalid, ttid)
-	r.mu.Unlock()
-	r.log.Info("deleted timeline", "ttid", ttid.String(), "dir_existed", dirExisted)
 	return dirExisted, nil
 }
 
@@ -216,16 +260,24 @@ func (r *Registry) DeleteTenant(ctx context.Context, tenant ids.TenantID) (map[i
 	}
 	r.mu.Unlock()
 	out := make(map[ids.TimelineID]bool, len(ttids))
+	failed := func(err error) (map[ids.TimelineID]bool, error) {
+		// Not deleted after all: what is left may be created and served
+		// again until a retry succeeds, as after a restart.
+		r.mu.Lock()
+		delete(r.tenantTombstones, tenant)
+		r.mu.Unlock()
+		return out, err
+	}
 	for _, ttid := range ttids {
 		existed, err := r.Delete(ctx, ttid)
 		if err != nil {
-			return out, err
+			return failed(err)
 		}
 		out[ttid.Timeline] = existed
 	}
 	dir := filepath.Join(r.cfg.DataDir, tenant.String())
 	if err := os.RemoveAll(dir); err != nil {
-		return out, fmt.Errorf("delete tenant %s: %w", tenant, err)
+		return failed(fmt.Errorf("delete tenant %s: %w", tenant, err))
 	}
 	return out, nil
 }
