@@ -22,6 +22,8 @@ func New(ttid ids.TTID, mconf Configuration, server ServerInfo, startLSN, commit
 	switch {
 	case server.WalSegSize == 0:
 		return nil, fmt.Errorf("%w: timeline %s: wal_seg_size is not initialized", ErrInvalidInitialState, ttid)
+	case !pgwal.ValidSegmentSize(uint64(server.WalSegSize)):
+		return nil, fmt.Errorf("%w: timeline %s: wal_seg_size %d is not a power of two from 1 MiB to 1 GiB", ErrInvalidInitialState, ttid, server.WalSegSize)
 	case server.PGVersion == 0:
 		return nil, fmt.Errorf("%w: timeline %s: pg_version is not initialized", ErrInvalidInitialState, ttid)
 	case commitLSN < startLSN:

@@ -292,8 +292,20 @@ func TestNew(t *testing.T) {
 	}
 
 	for name, f := range map[string]func() error{
-		"no seg size":        func() error { _, err := New(ttid, mconf, ServerInfo{PGVersion: 1}, 0, 0, now); return err },
-		"no pg version":      func() error { _, err := New(ttid, mconf, ServerInfo{WalSegSize: 1}, 0, 0, now); return err },
+		"no seg size":   func() error { _, err := New(ttid, mconf, ServerInfo{PGVersion: 1}, 0, 0, now); return err },
+		"no pg version": func() error { _, err := New(ttid, mconf, ServerInfo{WalSegSize: 16 << 20}, 0, 0, now); return err },
+		"seg size not a power of two": func() error {
+			_, err := New(ttid, mconf, ServerInfo{PGVersion: 1, WalSegSize: 12345 << 10}, 0, 0, now)
+			return err
+		},
+		"seg size below 1 MiB": func() error {
+			_, err := New(ttid, mconf, ServerInfo{PGVersion: 1, WalSegSize: 512 << 10}, 0, 0, now)
+			return err
+		},
+		"seg size above 1 GiB": func() error {
+			_, err := New(ttid, mconf, ServerInfo{PGVersion: 1, WalSegSize: 2 << 30}, 0, 0, now)
+			return err
+		},
 		"commit below start": func() error { _, err := New(ttid, mconf, srv, 0x200, 0x100, now); return err },
 	} {
 		if err := f(); !errors.Is(err, ErrInvalidInitialState) {

@@ -20,6 +20,12 @@ const (
 	timelineID = 1
 )
 
+// ValidSegmentSize is PostgreSQL's IsValidWalSegSize: a wal_segment_size
+// is a power of two from 1 MiB to 1 GiB.
+func ValidSegmentSize(n uint64) bool {
+	return n >= 1<<20 && n <= 1<<30 && n&(n-1) == 0
+}
+
 // ErrBadSegmentName is returned by ParseSegmentName.
 var ErrBadSegmentName = errors.New("not a WAL segment file name")
 

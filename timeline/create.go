@@ -110,7 +110,19 @@ func (r *Registry) createOnDisk(ttid ids.TTID, st *controlfile.State) (*Timeline
 	if err := durable.Rename(tmp, final, noSync); err != nil {
 		return nil, cleanup(err)
 	}
-	return r.open(ttid, final)
+	tl, err := r.open(ttid, final)
+	if err != nil {
+		// Nothing was ever served from it: take it away again, so that
+		// the failure does not block every later creation (ErrInvalid).
+		if rerr := os.RemoveAll(final); rerr != nil {
+			return nil, errors.Join(err, fmt.Errorf("remove the timeline directory again: %w", rerr))
+		}
+		if serr := durable.SyncDir(tenantDir, noSync); serr != nil {
+			return nil, errors.Join(err, serr)
+		}
+		return nil, err
+	}
+	return tl, nil
 }
 
 // open loads a timeline directory into a Timeline.
