@@ -37,6 +37,12 @@ func (c *Core) Append(m *walproto.AppendRequest, requireFlush bool) (resp walpro
 	if err := checkContinuity(c.wal.WriteLSN(), m.BeginLSN); err != nil {
 		return walproto.AppendResponse{}, false, err
 	}
+	// commit_lsn is a quorum's flush_lsn, a record end; any other value,
+	// once persisted, would be where recovery starts decoding.
+	if !m.CommitLSN.CanBeRecordBoundary(uint64(st.Server.WalSegSize)) {
+		return walproto.AppendResponse{}, false, ruleErrorf(ErrNotRecordBoundary,
+			"append request commit_lsn %s is not a record boundary", m.CommitLSN)
+	}
 
 	before := c.flushLSN(&st)
 	if len(m.WAL) > 0 {

@@ -37,6 +37,9 @@ func (c *Core) Elected(m *walproto.ProposerElected) error {
 	}
 
 	propTh := historyFromWire(m.TermHistory)
+	if err := checkBoundaries(m, propTh, uint64(st.Server.WalSegSize)); err != nil {
+		return err
+	}
 	if err := c.checkStartPoint(m, &st, propTh); err != nil {
 		return err
 	}
@@ -57,6 +60,23 @@ func (c *Core) Elected(m *walproto.ProposerElected) error {
 	c.termStartLSN = propTh[len(propTh)-1].LSN
 	c.log.Info("start receiving WAL", "start_streaming_at", m.StartStreamingAt,
 		"term", m.Term, "term_start_lsn", c.termStartLSN)
+	return nil
+}
+
+// checkBoundaries refuses a start_streaming_at or term start that no
+// record can begin at. A proposer only sends record boundaries there; any
+// other value would be truncated to and persisted (as timeline_start_lsn
+// and commit_lsn), and after a restart the WAL could not be decoded from
+// it, so the timeline would not load.
+func checkBoundaries(m *walproto.ProposerElected, propTh controlfile.TermHistory, segSize uint64) error {
+	if !m.StartStreamingAt.CanBeRecordBoundary(segSize) {
+		return ruleErrorf(ErrNotRecordBoundary, "refusing ProposerElected: start_streaming_at %s is not a record boundary", m.StartStreamingAt)
+	}
+	for _, e := range propTh {
+		if !e.LSN.CanBeRecordBoundary(segSize) {
+			return ruleErrorf(ErrNotRecordBoundary, "refusing ProposerElected: term %d starts at %s, which is not a record boundary", e.Term, e.LSN)
+		}
+	}
 	return nil
 }
 

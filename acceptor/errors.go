@@ -39,6 +39,10 @@ var (
 	// ErrTermHistory: an empty proposer term history, or two histories
 	// that give one term different start LSNs (fatal corruption).
 	ErrTermHistory = errors.New("invalid term history")
+	// ErrNotRecordBoundary: an LSN that must be a record boundary
+	// (start_streaming_at, a term start, commit_lsn) is misaligned or
+	// inside a page header.
+	ErrNotRecordBoundary = errors.New("not a record boundary")
 )
 
 // ErrTimelineNoCreate is what Session.Open returns (wrapped) when the

@@ -91,8 +91,34 @@ func TestRealWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The segment's record ends: a commit_lsn is always one of them (a
+	// quorum's flush_lsn).
+	var ends []pgwal.LSN
+	dec := pgwal.NewDecoder(start, pgVersion)
+	dec.Feed(seg[40:])
+	for {
+		rec, ok, err := dec.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		ends = append(ends, rec.EndLSN)
+	}
+	lastEndUpTo := func(l pgwal.LSN) pgwal.LSN {
+		e := pgwal.LSN(0)
+		for _, x := range ends {
+			if x <= l {
+				e = x
+			}
+		}
+		return e
+	}
+
 	// Session 1: a fresh compute streams the segment in chunks cut at
-	// arbitrary byte positions, as the walproposer does.
+	// arbitrary byte positions, as the walproposer does, each announcing
+	// the last record end of the chunks before it as commit_lsn.
 	core, wal, _ := realTimeline(t, dir, pgVersion, sysID)
 	h := newHarness(t, nil)
 	h.sess.Open = func(context.Context, *walproto.ProposerGreeting) (*Core, error) { return core, nil }
@@ -106,7 +132,7 @@ func TestRealWAL(t *testing.T) {
 		n := min(pgwal.LSN(100_003), segEnd-pos)
 		off := pos - (start - 40)
 		h.push(walproto.AppendRequest{Term: 1, BeginLSN: pos, EndLSN: pos + n, CommitLSN: commit, WAL: seg[off : off+n]})
-		commit = pos
+		commit = lastEndUpTo(pos)
 		pos += n
 	}
 	h.eof()

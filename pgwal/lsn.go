@@ -63,3 +63,21 @@ func (l LSN) PageOffset() uint64 { return uint64(l) % XLogBlockSize }
 
 // Align8 rounds the LSN up to a multiple of 8 (MAXALIGN), as record starts are.
 func (l LSN) Align8() LSN { return (l + 7) &^ 7 }
+
+// CanBeRecordBoundary reports whether a record can end (and the next one
+// start) at l in WAL of segment size segSize, a power of two: l is 8-byte
+// aligned and either at the start of a page (the end of a record that
+// filled its page) or past the page's header.
+func (l LSN) CanBeRecordBoundary(segSize uint64) bool {
+	if l%8 != 0 {
+		return false
+	}
+	off := l.PageOffset()
+	if off == 0 {
+		return true
+	}
+	if (uint64(l)-off)&(segSize-1) == 0 {
+		return off >= SizeOfXLogLongPHD
+	}
+	return off >= SizeOfXLogShortPHD
+}

@@ -67,3 +67,26 @@ func TestSegmentName(t *testing.T) {
 		t.Errorf("Align8 = %v", got)
 	}
 }
+
+func TestCanBeRecordBoundary(t *testing.T) {
+	const seg = 16 << 20
+	for _, c := range []struct {
+		l    LSN
+		want bool
+	}{
+		{0, true},
+		{seg, true},       // a segment's start: the end of a record that filled the last page
+		{seg + 8, false},  // inside the long page header
+		{seg + 32, false}, // still inside it
+		{seg + 40, true},
+		{seg + 8192, true},
+		{seg + 8192 + 16, false}, // inside a short page header
+		{seg + 8192 + 24, true},
+		{seg + 8192 + 27, false}, // not aligned
+		{seg + 8192*5 + 4096, true},
+	} {
+		if got := c.l.CanBeRecordBoundary(seg); got != c.want {
+			t.Errorf("%s: %t, want %t", c.l, got, c.want)
+		}
+	}
+}

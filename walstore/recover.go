@@ -20,7 +20,7 @@ const scanChunk = 1 << 20
 // recovery"). A decode failure is a torn tail unless valid WAL follows it
 // with no zeroed sector in between, which is returned as a *CorruptError.
 func findEnd(cfg *Config, log *slog.Logger, commit pgwal.LSN) (pgwal.LSN, error) {
-	if off := commit.PageOffset(); commit%8 != 0 || (off != 0 && off < pageHeaderSize(commit-pgwal.LSN(off), cfg.SegSize)) {
+	if !commit.CanBeRecordBoundary(cfg.SegSize) {
 		return 0, fmt.Errorf("walstore: commit_lsn %s is not a record boundary", commit)
 	}
 	sr := segReader{dir: cfg.Dir, segSize: cfg.SegSize}
