@@ -104,7 +104,7 @@ func TestRealWAL(t *testing.T) {
 		if !ok {
 			break
 		}
-		ends = append(ends, rec.EndLSN)
+		ends = append(ends, rec.NextLSN)
 	}
 	lastEndUpTo := func(l pgwal.LSN) pgwal.LSN {
 		e := pgwal.LSN(0)

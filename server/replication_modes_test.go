@@ -106,7 +106,18 @@ func TestReplicationModes(t *testing.T) {
 	if err := prop.Elect(start, walproto.TermHistory{{Term: 1, LSN: start}}); err != nil {
 		t.Fatal(err)
 	}
-	commit := start + 3_000_017 // arbitrary, mid-record
+	// commit_lsn: a record end (as a quorum's flush_lsn always is) 300 kB
+	// in, far below the flush (the XLOG_SWITCH takes it to the segment end).
+	commit := pgwal.LSN(0)
+	dec := pgwal.NewDecoder(start, pgVersion)
+	dec.Feed(seg[start-segStart:])
+	for commit < start+300_000 {
+		rec, ok, err := dec.Next()
+		if err != nil || !ok {
+			t.Fatalf("no record end past %s: %v", start+300_000, err)
+		}
+		commit = rec.NextLSN
+	}
 	for pos := start; pos < end; {
 		n := min(pgwal.LSN(walproto.MaxWALPerAppend), end-pos)
 		if err := prop.Append(pos, seg[pos-segStart:pos-segStart+n], min(commit, pos), 0); err != nil {
