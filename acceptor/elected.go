@@ -126,15 +126,30 @@ func adoptElected(s *controlfile.State, history controlfile.TermHistory, start p
 	s.Acceptor.TermHistory = history
 }
 
-func formatTermLsn(e controlfile.TermLsn) string { return fmt.Sprintf("(%d, %s)", e.Term, e.LSN) }
+// formatTermLsn is Neon's Debug of a TermLsn.
+func formatTermLsn(e controlfile.TermLsn) string {
+	return fmt.Sprintf("TermLsn { term: %d, lsn: %s }", e.Term, e.LSN)
+}
 
+// historyPrinted is how many entries formatHistory prints, as Neon's.
+const historyPrinted = 20
+
+// formatHistory is Neon's Debug of a TermHistory: the newest entries
+// first, at most historyPrinted of them, after "... " when some are left
+// out, so a history of thousands of entries cannot make an error message
+// of megabytes.
 func formatHistory(th controlfile.TermHistory) string {
-	b := []byte{'['}
-	for i, e := range th {
+	var b []byte
+	if len(th) > historyPrinted {
+		b = append(b, "... "...)
+	}
+	b = append(b, '[')
+	for i := range min(len(th), historyPrinted) {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		b = append(b, formatTermLsn(e)...)
+		e := th[len(th)-1-i]
+		b = fmt.Appendf(b, "(%d, %s)", e.Term, e.LSN)
 	}
 	return string(append(b, ']'))
 }

@@ -3,6 +3,7 @@ package acceptor
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/walkeeper/walkeeper/controlfile"
@@ -118,7 +119,7 @@ func TestElectedUnexpectedTruncationPoint(t *testing.T) {
 	m.StartStreamingAt = 0x1000100
 	err := f.c.Elected(m)
 	wantErr(t, err, ErrUnexpectedTruncationPoint,
-		"refusing ProposerElected with unexpected truncation point: lcp=(5, 0/1000150) start_streaming_at=0/1000100")
+		"refusing ProposerElected with unexpected truncation point: lcp=TermLsn { term: 5, lsn: 0/1000150 } start_streaming_at=0/1000100")
 	if f.wal.truncates != 0 {
 		t.Fatal("refused Elected truncated WAL")
 	}
@@ -205,4 +206,25 @@ func TestElectedEmptyHistory(t *testing.T) {
 	f := newFixture(t, tvState(), nil)
 	err := f.c.Elected(&walproto.ProposerElected{Generation: 1, Term: 1})
 	wantErr(t, err, ErrTermHistory, "empty walproposer term history")
+}
+
+// TestFormatHistory: term histories print as Neon's Debug does, newest
+// first and at most 20 entries.
+func TestFormatHistory(t *testing.T) {
+	t.Parallel()
+	var th controlfile.TermHistory
+	if got := formatHistory(th); got != "[]" {
+		t.Errorf("empty: %q", got)
+	}
+	for i := range 25 {
+		th = append(th, controlfile.TermLsn{Term: uint64(i + 1), LSN: pgwal.LSN(0x1000000 + 8*i)})
+	}
+	if got, want := formatHistory(th[:2]), "[(2, 0/1000008), (1, 0/1000000)]"; got != want {
+		t.Errorf("two entries: %q, want %q", got, want)
+	}
+	got := formatHistory(th)
+	if !strings.HasPrefix(got, "... [(25, 0/10000C0), (24, 0/10000B8), ") || !strings.HasSuffix(got, ", (6, 0/1000028)]") ||
+		strings.Count(got, "(") != 20 {
+		t.Errorf("25 entries: %q", got)
+	}
 }

@@ -201,7 +201,7 @@ func TestWireRules(t *testing.T) {
 		if err := c.Elect(x, walproto.TermHistory{{Term: 1, LSN: s}}); err != nil {
 			t.Fatal(err)
 		}
-		wantServerError(t, e.ctx, c, fmt.Sprintf("WAL acceptor: refusing ProposerElected with unexpected truncation point: lcp=(1, %s) start_streaming_at=%s, term=1, sk_th=[] flush_lsn=0/0, wp_th=[(1, %s)]", s, x, s))
+		wantServerError(t, e.ctx, c, fmt.Sprintf("WAL acceptor: refusing ProposerElected with unexpected truncation point: lcp=TermLsn { term: 1, lsn: %s } start_streaming_at=%s, term=1, sk_th=[] flush_lsn=0/0, wp_th=[(1, %s)]", s, x, s))
 	})
 
 	t.Run("lower-term append gets a term-only response and writes nothing", func(t *testing.T) {
