@@ -15,6 +15,7 @@ import (
 
 	"github.com/walkeeper/walkeeper/controlfile"
 	"github.com/walkeeper/walkeeper/ids"
+	"github.com/walkeeper/walkeeper/internal/durable"
 	"github.com/walkeeper/walkeeper/walstore"
 )
 
@@ -238,6 +239,13 @@ func (r *Registry) deleteNow(ctx context.Context, ttid ids.TTID, tl *Timeline) (
 	if err := os.RemoveAll(dir); err != nil {
 		return dirExisted, fmt.Errorf("delete timeline %s: %w", ttid, err)
 	}
+	// Make the removal durable before reporting it: a power loss must not
+	// bring back a timeline whose deletion was acknowledged.
+	if dirExisted {
+		if err := durable.SyncDir(filepath.Dir(dir), r.cfg.NoSync); err != nil {
+			return dirExisted, fmt.Errorf("delete timeline %s: %w", ttid, err)
+		}
+	}
 	return dirExisted, nil
 }
 
@@ -277,6 +285,9 @@ func (r *Registry) DeleteTenant(ctx context.Context, tenant ids.TenantID) (map[i
 	}
 	dir := filepath.Join(r.cfg.DataDir, tenant.String())
 	if err := os.RemoveAll(dir); err != nil {
+		return failed(fmt.Errorf("delete tenant %s: %w", tenant, err))
+	}
+	if err := durable.SyncDir(r.cfg.DataDir, r.cfg.NoSync); err != nil {
 		return failed(fmt.Errorf("delete tenant %s: %w", tenant, err))
 	}
 	return out, nil
