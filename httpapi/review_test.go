@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startSlowBody sends the headers of a request with a body and only the
+// first byte of that body, and keeps the connection open: a client on a
+// slow or stalled link. The connection is closed at cleanup.
+func startSlowBody(t *testing.T, e *env, method, path string) {
+	t.Helper()
+	nc, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	fmt.Fprintf(nc, "%s %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", method, path)
+	sleepMs(200) // let the handler start and block reading the body
+}
+
+// A request whose body is still arriving must not keep its timeline from
+// being deleted: the DELETE waits for every user of the timeline's gate,
+// and the membership and term_bump handlers enter the gate before they
+// read their body, so a client that stalls mid-body holds the deletion (and
+// the server's shutdown, which waits for the same gate) for as long as it
+// likes.
+func TestReviewSlowBodyDoesNotBlockDelete(t *testing.T) {
+	t.Parallel()
+	for _, route := range []string{"/membership", "/term_bump"} {
+		t.Run(strings.TrimPrefix(route, "/"), func(t *testing.T) {
+			e := newEnv(t, false)
+			e.create(ttA)
+			method := "POST"
+			if route == "/membership" {
+				method = "PUT"
+			}
+			startSlowBody(t, e, method, tlPath+route)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "DELETE", e.srv.URL+tlPath, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("DELETE while a %s body is still arriving: %v", route, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("DELETE = %d", resp.StatusCode)
+			}
+		})
+	}
+}
