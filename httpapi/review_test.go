@@ -56,3 +56,28 @@ func TestReviewSlowBodyDoesNotBlockDelete(t *testing.T) {
 		})
 	}
 }
+
+// A create request whose commit_lsn (start_lsn when commit_lsn is absent)
+// cannot be a record boundary is bad input, refused before anything is
+// written: 400 with {"msg"}, not the 500 of a timeline that failed to load
+// after its directory was renamed into place.
+func TestReviewCreateCommitNotRecordBoundaryIs400(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	tests := []struct{ name, start, commit string }{
+		{"start mid-word, no commit", "0/1000001", ""},
+		{"start in the long page header, no commit", "0/1000010", ""},
+		{"commit mid-word", "0/1000028", "0/1000029"},
+	}
+	for _, tt := range tests {
+		b := strings.Replace(createBody, `"0/1000028"`, `"`+tt.start+`"`, 1)
+		if tt.commit == "" {
+			b = strings.Replace(b, `,"commit_lsn":"0/2000000"`, ``, 1)
+		} else {
+			b = strings.Replace(b, `"0/2000000"`, `"`+tt.commit+`"`, 1)
+		}
+		if r := e.do("POST", "/v1/tenant/timeline", b, ""); r.status != 400 || !strings.Contains(string(r.body), `"msg":`) {
+			t.Errorf("%s: %d %s, want 400", tt.name, r.status, r.body)
+		}
+	}
+}
