@@ -81,3 +81,18 @@ func TestReviewCreateCommitNotRecordBoundaryIs400(t *testing.T) {
 		}
 	}
 }
+
+// debug_dump's per-part flags default to dump_all but an explicit value
+// wins (Neon: dump_control_file.unwrap_or(dump_all), and so on), so
+// dump_all=true&dump_disk_content=false leaves the disk content out.
+func TestReviewDebugDumpExplicitFalseBeatsDumpAll(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	e.create(ttA)
+	r := e.mustDo("GET", "/v1/debug_dump?dump_all=true&dump_disk_content=false&dump_control_file=false&dump_memory=false&dump_wal_last_modified=false", "", "", 200)
+	for _, part := range []string{`"disk_content"`, `"control_file"`, `"memory"`, `"wal_last_modified"`} {
+		if strings.Contains(string(r.body), part) {
+			t.Errorf("%s dumped although asked not to: %s", part, r.body)
+		}
+	}
+}
