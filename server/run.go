@@ -203,7 +203,12 @@ func serve(ctx context.Context, cfg Config, dir string, id ids.NodeID, log *slog
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
 		defer cancel()
-		_ = hs.Shutdown(sctx)
+		if err := hs.Shutdown(sctx); err != nil {
+			// Requests still running after the grace period (a client
+			// stalled mid-body, say) lose their connections, so that
+			// nothing keeps a timeline's gate and Registry.Close waits.
+			_ = hs.Close()
+		}
 		return nil
 	})
 	err = g.Wait()
