@@ -13,7 +13,7 @@ import (
 // checkpoint is POST …/checkpoint: persist the in-memory control-file
 // values now (node-wide scope, as in Neon).
 func (a *API) checkpoint(w http.ResponseWriter, r *http.Request) error {
-	t, release, err := a.timelineFor(r, true)
+	t, release, err := a.timelineFor(r, true, nil)
 	if err != nil {
 		return err
 	}
@@ -28,17 +28,17 @@ func (a *API) checkpoint(w http.ResponseWriter, r *http.Request) error {
 // termBump is POST …/term_bump: {"term": n} raises the term to at least n,
 // {"term": null} (or an empty body) by one; persisted before the answer.
 func (a *API) termBump(w http.ResponseWriter, r *http.Request) error {
-	t, release, err := a.timelineFor(r, false)
+	var req termBumpRequest
+	t, release, err := a.timelineFor(r, false, func() error {
+		if r.ContentLength == 0 {
+			return nil
+		}
+		return readJSON(r, &req)
+	})
 	if err != nil {
 		return err
 	}
 	defer release()
-	var req termBumpRequest
-	if r.ContentLength != 0 {
-		if err := readJSON(r, &req); err != nil {
-			return err
-		}
-	}
 	var resp termBumpResponse
 	err = t.Core().Do(func() (err error) {
 		resp.PreviousTerm, resp.CurrentTerm, err = t.Control().TermBump(req.Term)
@@ -55,15 +55,12 @@ func (a *API) termBump(w http.ResponseWriter, r *http.Request) error {
 // generation that includes this node (403 if it does not); 409 when the
 // switch was ignored because the current generation is not lower.
 func (a *API) membership(w http.ResponseWriter, r *http.Request) error {
-	t, release, err := a.timelineFor(r, false)
+	var conf controlfile.Configuration
+	t, release, err := a.timelineFor(r, false, func() error { return readJSON(r, &conf) })
 	if err != nil {
 		return err
 	}
 	defer release()
-	var conf controlfile.Configuration
-	if err := readJSON(r, &conf); err != nil {
-		return err
-	}
 	if !conf.Contains(a.cfg.NodeID) {
 		return errorf(http.StatusForbidden, "refused to switch into %s, node %d is not a member of it",
 			confString(&conf), a.cfg.NodeID)
@@ -110,7 +107,7 @@ func (a *API) digest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, release, err := a.timelineFor(r, false)
+	t, release, err := a.timelineFor(r, false, nil)
 	if err != nil {
 		return err
 	}

@@ -52,8 +52,10 @@ func queryBool(r *http.Request, name string, def bool) (bool, error) {
 // timelineFor parses the path, checks the scope (the tenant's, or
 // node-wide when nodeWide) and enters the timeline's gate, so that a
 // deletion waits for the request and the timeline's files stay open until
-// release. Unknown or deleted timelines are 404.
-func (a *API) timelineFor(r *http.Request, nodeWide bool) (t *timeline.Timeline, release func(), err error) {
+// release. Unknown or deleted timelines are 404. body, if not nil, reads
+// the request body once the timeline is found but before the gate is
+// entered: a client slow to send it must not hold up a deletion.
+func (a *API) timelineFor(r *http.Request, nodeWide bool, body func() error) (t *timeline.Timeline, release func(), err error) {
 	ttid, err := pathTTID(r)
 	if err != nil {
 		return nil, nil, err
@@ -67,6 +69,11 @@ func (a *API) timelineFor(r *http.Request, nodeWide bool) (t *timeline.Timeline,
 	}
 	if t, err = a.cfg.Registry.Get(ttid); err != nil {
 		return nil, nil, err
+	}
+	if body != nil {
+		if err := body(); err != nil {
+			return nil, nil, err
+		}
 	}
 	if release, err = t.Enter(); err != nil {
 		return nil, nil, err
@@ -130,7 +137,7 @@ func (a *API) createTimeline(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) timelineStatus(w http.ResponseWriter, r *http.Request) error {
-	t, release, err := a.timelineFor(r, false)
+	t, release, err := a.timelineFor(r, false, nil)
 	if err != nil {
 		return err
 	}
