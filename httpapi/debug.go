@@ -34,9 +34,18 @@ func parseDumpArgs(r *http.Request) (dumpArgs, error) {
 			return a, badRequest("Unknown query parameter: %s", k)
 		}
 	}
+	all, err := queryBool(r, "dump_all", false)
+	if err != nil {
+		return a, err
+	}
+	// An explicit value wins; an absent one defaults to dump_all, except
+	// dump_term_history, which defaults to true (as in Neon).
 	vals := make([]bool, len(dumpBools))
 	for i, k := range dumpBools {
-		def := k == "dump_term_history"
+		def := all
+		if k == "dump_term_history" {
+			def = true
+		}
 		v, err := queryBool(r, k, def)
 		if err != nil {
 			return a, err
@@ -45,9 +54,6 @@ func parseDumpArgs(r *http.Request) (dumpArgs, error) {
 	}
 	a.all, a.controlFile, a.memory, a.diskContent, a.termHistory, a.walLastModified =
 		vals[0], vals[1], vals[2], vals[3], vals[4], vals[5]
-	if a.all {
-		a.controlFile, a.memory, a.diskContent, a.walLastModified = true, true, true, true
-	}
 	for _, p := range []struct {
 		name string
 		dst  **ids.ID
