@@ -11,11 +11,11 @@ import (
 )
 
 // Shutdown must finish even while an HTTP client is stalled in the middle
-// of a request body: the membership handler holds the timeline's gate while
-// it reads the body, Registry.Close waits for that gate, and
-// http.Server.Shutdown gives up after httpShutdownTimeout without closing
-// the connection, so Run never returns.
-func TestReviewShutdownWithStalledHTTPBody(t *testing.T) {
+// of a request: http.Server.Shutdown gives up after httpShutdownTimeout
+// without closing the connection, so Run now closes what is left. Before,
+// a membership request stalled mid-body held the timeline's gate, which
+// Registry.Close waits for, and Run never returned.
+func TestShutdownWithStalledHTTPBody(t *testing.T) {
 	addrs, stop := startRun(t, Config{DataDir: t.TempDir(), ID: 1, NoSync: true, LogOutput: io.Discard})
 	base := "http://" + addrs.HTTP.String()
 	body := `{"tenant_id":"cf0480929707ee75372337efaa5ecf96","timeline_id":"112ded66422aa5e953e5440fa5427ac4",

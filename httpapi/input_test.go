@@ -26,11 +26,11 @@ func startSlowBody(t *testing.T, e *env, method, path string) {
 
 // A request whose body is still arriving must not keep its timeline from
 // being deleted: the DELETE waits for every user of the timeline's gate,
-// and the membership and term_bump handlers enter the gate before they
-// read their body, so a client that stalls mid-body holds the deletion (and
-// the server's shutdown, which waits for the same gate) for as long as it
-// likes.
-func TestReviewSlowBodyDoesNotBlockDelete(t *testing.T) {
+// so the membership and term_bump handlers read their body before they
+// enter it. Before, they entered it first, and a client that stalled
+// mid-body held the deletion (and the server's shutdown, which waits for
+// the same gate) for as long as it liked.
+func TestSlowBodyDoesNotBlockDelete(t *testing.T) {
 	t.Parallel()
 	for _, route := range []string{"/membership", "/term_bump"} {
 		t.Run(strings.TrimPrefix(route, "/"), func(t *testing.T) {
@@ -61,7 +61,7 @@ func TestReviewSlowBodyDoesNotBlockDelete(t *testing.T) {
 // cannot be a record boundary is bad input, refused before anything is
 // written: 400 with {"msg"}, not the 500 of a timeline that failed to load
 // after its directory was renamed into place.
-func TestReviewCreateCommitNotRecordBoundaryIs400(t *testing.T) {
+func TestCreateCommitNotRecordBoundaryIs400(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false)
 	tests := []struct{ name, start, commit string }{
@@ -85,7 +85,7 @@ func TestReviewCreateCommitNotRecordBoundaryIs400(t *testing.T) {
 // debug_dump's per-part flags default to dump_all but an explicit value
 // wins (Neon: dump_control_file.unwrap_or(dump_all), and so on), so
 // dump_all=true&dump_disk_content=false leaves the disk content out.
-func TestReviewDebugDumpExplicitFalseBeatsDumpAll(t *testing.T) {
+func TestDebugDumpExplicitFalseBeatsDumpAll(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false)
 	e.create(ttA)
