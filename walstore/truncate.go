@@ -34,12 +34,15 @@ func (s *Store) Truncate(end pgwal.LSN) error {
 	}
 	t0 := time.Now()
 	s.pending.Store(true)
-	s.setAll(end)
 	s.dec = nil
 	s.wbSeg = noSegment // rewritten bytes get their early writeback again
+	// Sync before publishing end: it may lie above FlushLSN (any record
+	// end up to WriteRecordLSN), and a failed sync must leave the durable
+	// positions in place. Nothing is removed before setAll.
 	if err := s.closeCurrent(true); err != nil {
 		return err
 	}
+	s.setAll(end)
 	seg := s.cfg.SegSize
 	segNo, off := end.SegmentNumber(seg), end.SegmentOffset(seg)
 	removed, err := removeSegmentsAfter(s.cfg.Dir, segNo, seg)
