@@ -67,6 +67,15 @@ func findEnd(cfg *Config, log *slog.Logger, commit pgwal.LSN) (pgwal.LSN, error)
 // 512-byte sector, and no zeros from r up to its sector's end. Lost,
 // never-synced writes read back as zeros (etcd's torn-write rule); a
 // flipped bit in the middle of valid WAL does not.
+//
+// One power-loss state is refused although nothing acknowledged is lost:
+// the last fdatasync ended at X inside the failing record, the new copy of
+// X's sector never reached the disk (so it reads as zeros from X to its
+// end, fewer than 512 of them) while later sectors did. Telling that from
+// a flipped bit would mean trusting short zero runs, which valid WAL is
+// full of; Neon takes every failure in the .partial for a torn tail and
+// may so cut off acknowledged WAL. Refusing keeps the data and says so;
+// the timeline can be recovered from its peers.
 func classifyFailure(cfg *Config, log *slog.Logger, r pgwal.LSN, decErr error) (pgwal.LSN, error) {
 	w := walView{segReader{dir: cfg.Dir, segSize: cfg.SegSize}}
 	defer w.sr.close()
