@@ -293,14 +293,7 @@ type simCluster struct {
 
 // termAt is the term that wrote LSN x according to history h.
 func termAt(h walproto.TermHistory, x pgwal.LSN) uint64 {
-	var t uint64
-	for _, e := range h {
-		if e.LSN > x {
-			break
-		}
-		t = e.Term
-	}
-	return t
+	return historyFromWire(h).LastLogTerm(x)
 }
 
 // bytesOf returns the WAL [from, to) as history h has it.

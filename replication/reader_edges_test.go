@@ -36,19 +36,7 @@ func TestFanoutGaugeCountsTasks(t *testing.T) {
 		h := newHarness(t, harnessOpts{cmd: Command{StartLSN: start}, commit: start, walBase: start, walSize: 0,
 			appName: "pageserver-1", senders: senders, idle: time.Hour})
 		h.cfg.WALReaders = gauge
-		id, err := shard.NewIdentity(n, 4, shard.DefaultStripeSize)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ic := InterpretedConfig{Shard: id, Encoding: interpreted.Encoding{Format: interpreted.FormatProtobuf},
-			Interp: interpreted.Config{PGVersion: 150000}, Hub: hub, HubContext: hubCtx}
-		ctx, cancel := context.WithCancel(context.Background())
-		h.cancel = cancel
-		go func() { h.done <- ServeInterpreted(ctx, h.cfg, ic, h.stream) }()
-		t.Cleanup(func() { cancel(); h.stream.Close() })
-		if e := h.stream.next(t); e.kind != 'W' {
-			t.Fatalf("first message %v", e)
-		}
+		serveFanoutShard(t, h, hub, hubCtx, n)
 		hs = append(hs, h)
 	}
 	deadline := time.Now().Add(2 * time.Second)
@@ -176,19 +164,7 @@ func TestFanoutBadStartFailsOnlyItsStream(t *testing.T) {
 	serveShard := func(n uint8, start pgwal.LSN) *harness {
 		h := newHarness(t, harnessOpts{cmd: Command{StartLSN: start}, commit: commit, senders: senders,
 			openReader: open, idle: time.Hour})
-		id, err := shard.NewIdentity(n, 4, shard.DefaultStripeSize)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ic := InterpretedConfig{Shard: id, Encoding: interpreted.Encoding{Format: interpreted.FormatProtobuf},
-			Interp: interpreted.Config{PGVersion: 150000}, Hub: hub, HubContext: hubCtx}
-		ctx, cancel := context.WithCancel(context.Background())
-		h.cancel = cancel
-		go func() { h.done <- ServeInterpreted(ctx, h.cfg, ic, h.stream) }()
-		t.Cleanup(func() { cancel(); h.stream.Close() })
-		if e := h.stream.next(t); e.kind != 'W' {
-			t.Fatalf("first message %v", e)
-		}
+		serveFanoutShard(t, h, hub, hubCtx, n)
 		return h
 	}
 	// Shard 0 is caught up at commit_lsn and waits for WAL.
@@ -209,5 +185,24 @@ func TestFanoutBadStartFailsOnlyItsStream(t *testing.T) {
 	case e := <-a.stream.events:
 		t.Fatalf("the healthy shard's stream was ended by another shard's bad start: %v", e)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// serveFanoutShard serves h's stream as shard n of 4 through hub, and
+// waits for its CopyBothResponse.
+func serveFanoutShard(t *testing.T, h *harness, hub *ReaderHub, hubCtx context.Context, n uint8) {
+	t.Helper()
+	id, err := shard.NewIdentity(n, 4, shard.DefaultStripeSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic := InterpretedConfig{Shard: id, Encoding: interpreted.Encoding{Format: interpreted.FormatProtobuf},
+		Interp: interpreted.Config{PGVersion: 150000}, Hub: hub, HubContext: hubCtx}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- ServeInterpreted(ctx, h.cfg, ic, h.stream) }()
+	t.Cleanup(func() { cancel(); h.stream.Close() })
+	if e := h.stream.next(t); e.kind != 'W' {
+		t.Fatalf("first message %v", e)
 	}
 }
