@@ -65,16 +65,10 @@ type Registry struct {
 	invalid          map[ids.TTID]error
 	tombstones       map[ids.TTID]time.Time
 	tenantTombstones map[ids.TenantID]time.Time
-	// deleting holds the deletions under way. Like a tombstone it stops
-	// creation, but a tombstone is only set once a deletion is complete.
-	deleting map[ids.TTID]*deletion
-}
-
-// deletion is one Delete under way; done is closed when it has ended, and
-// err is its outcome.
-type deletion struct {
-	done chan struct{}
-	err  error
+	// deleting holds the deletions under way, each with a channel closed
+	// when it ends. Like a tombstone it stops creation, but a tombstone is
+	// only set once a deletion is complete.
+	deleting map[ids.TTID]chan struct{}
 }
 
 // NewRegistry creates an empty registry over cfg.DataDir. Call Load to pick
@@ -92,7 +86,7 @@ func NewRegistry(cfg Config) *Registry {
 		invalid:          make(map[ids.TTID]error),
 		tombstones:       make(map[ids.TTID]time.Time),
 		tenantTombstones: make(map[ids.TenantID]time.Time),
-		deleting:         make(map[ids.TTID]*deletion),
+		deleting:         make(map[ids.TTID]chan struct{}),
 	}
 }
 
@@ -188,21 +182,21 @@ func (r *Registry) Delete(ctx context.Context, ttid ids.TTID) (dirExisted bool, 
 			r.mu.Unlock()
 			return false, nil
 		}
-		d := r.deleting[ttid]
-		if d == nil {
+		done := r.deleting[ttid]
+		if done == nil {
 			break // with r.mu held
 		}
 		r.mu.Unlock()
 		select {
-		case <-d.done:
+		case <-done: // look again: a tombstone, or nothing and do it here
 		case <-ctx.Done():
 			return false, fmt.Errorf("delete timeline %s: waiting for another deletion: %w", ttid, ctx.Err())
 		}
 	}
 	// A creation still in flight sees the deletion before it inserts its
 	// timeline and undoes itself (Create).
-	d := &deletion{done: make(chan struct{})}
-	r.deleting[ttid] = d
+	done := make(chan struct{})
+	r.deleting[ttid] = done
 	tl := r.timelines[ttid]
 	r.mu.Unlock()
 
@@ -215,8 +209,7 @@ func (r *Registry) Delete(ctx context.Context, ttid ids.TTID) (dirExisted bool, 
 		delete(r.timelines, ttid)
 		delete(r.invalid, ttid)
 	}
-	d.err = err
-	close(d.done)
+	close(done)
 	r.mu.Unlock()
 	if err == nil {
 		r.log.Info("deleted timeline", "ttid", ttid.String(), "dir_existed", dirExisted)
