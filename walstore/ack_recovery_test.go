@@ -1,6 +1,9 @@
 package walstore
 
 import (
+	"bytes"
+	"errors"
+	"os"
 	"testing"
 
 	"github.com/walkeeper/walkeeper/pgwal"
@@ -123,5 +126,60 @@ func TestRejectedWriteDoesNotBlockOpen(t *testing.T) {
 	defer s2.Close()
 	if got := s2.FlushLSN(); got != good {
 		t.Fatalf("recovered %s, want %s", got, good)
+	}
+}
+
+// TestRejectedWriteCompletingSegment: a write that completes a segment
+// gives it its full name, and recovery takes damage in a complete segment
+// for corruption. So such a write is decoded before anything of it is
+// written: with a record the decoder rejects, Write fails, nothing of it
+// reaches the file, the segment keeps its .partial name, and a restart
+// ends at the last record written before it. Before, the bytes were
+// written and the segment renamed first, and only then cut off again
+// (dropRejected): a crash in between left invalid WAL in a complete
+// segment, and the timeline would not load.
+func TestRejectedWriteCompletingSegment(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := openFake(t, dir, 0)
+	start := pgwal.LSN(2 * testSeg)
+	if err := s.Truncate(start); err != nil {
+		t.Fatal(err)
+	}
+	data := fakeWAL(start, testSeg)
+	half := testSeg / 2
+	if err := s.Write(start, data[:half]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	good := start + pgwal.LSN(half)
+	rest := append([]byte(nil), data[half:]...)
+	rest[3*fakeRecSize] ^= 0xff // the fourth record of the completing write claims another LSN
+	if err := s.Write(good, rest); err == nil {
+		t.Fatal("Write of a rejected record succeeded")
+	}
+	if !errors.Is(s.Write(good, data[half:]), ErrTruncationPending) {
+		t.Error("writes are not refused until a truncation")
+	}
+	if _, err := os.Stat(segPath(dir, 2, testSeg, false)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("segment 2 under its full name after a rejected write: %v", err)
+	}
+	onDisk, err := os.ReadFile(segPath(dir, 2, testSeg, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(onDisk[:half], data[:half]) || !bytes.Equal(onDisk[half:], make([]byte, testSeg-half)) {
+		t.Fatal("the rejected write's bytes reached the segment")
+	}
+	s.Close()
+	s2, err := Open(fakeConfig(dir, testSeg), start, start)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s2.Close()
+	if got := s2.FlushLSN(); got != good {
+		t.Fatalf("recovered end %s, want %s", got, good)
 	}
 }
