@@ -57,7 +57,7 @@ func FuzzRecover(f *testing.F) {
 			t.Fatal(err)
 		}
 		cfg := Config{Dir: dir, SegSize: fuzzSeg, PGVersion: pgVersion, SystemID: 1, NoSync: true}
-		end, err := findEnd(&cfg, cfg.logger(), fuzzStart)
+		end, err := findEnd(&cfg, cfg.logger(), fuzzStart, 0)
 		damage := fuzzStart + pgwal.LSN(at)
 		before := fuzzStart
 		for _, b := range bounds {

@@ -19,14 +19,57 @@ const scanChunk = 1 << 20
 // end of the last valid record (storage-and-operations §1.4 "startup
 // recovery"). A decode failure is a torn tail unless valid WAL follows it
 // with no zeroed sector in between, which is returned as a *CorruptError.
-func findEnd(cfg *Config, log *slog.Logger, commit pgwal.LSN) (pgwal.LSN, error) {
-	if !commit.CanBeRecordBoundary(cfg.SegSize) {
+//
+// A commit_lsn that is no record start (a proposer's bad value, persisted
+// before anything refused it) would stop recovery at once and forget the
+// WAL after it. So when the very first record fails, recovery also
+// decodes from the record start before commit that the page headers give
+// (never below floor, timeline_start_lsn), and takes that result if it
+// runs past commit.
+func findEnd(cfg *Config, log *slog.Logger, commit, floor pgwal.LSN) (pgwal.LSN, error) {
+	end, decErr := commit, errNotRecordStart
+	if commit.CanBeRecordBoundary(cfg.SegSize) {
+		var err error
+		if end, decErr, err = scanRecords(cfg, commit); err != nil {
+			return 0, err
+		}
+	}
+	if decErr != nil && end == commit {
+		w := walView{segReader{dir: cfg.Dir, segSize: cfg.SegSize}}
+		before, ok := recordStartBefore(cfg, &w, commit, floor)
+		w.sr.close()
+		if ok && before < commit {
+			e, d, err := scanRecords(cfg, before)
+			if err != nil {
+				return 0, err
+			}
+			if e > commit {
+				log.Warn("commit_lsn is not a record boundary; found the end of WAL from the record start before it",
+					"commit_lsn", commit, "decoded_from", before, "end_lsn", e)
+				end, decErr = e, d
+			}
+		}
+	}
+	if decErr == errNotRecordStart {
 		return 0, fmt.Errorf("walstore: commit_lsn %s is not a record boundary", commit)
 	}
+	if decErr != nil {
+		return classifyFailure(cfg, log, end, decErr)
+	}
+	return end, nil
+}
+
+// errNotRecordStart stands for a commit_lsn no record can start at.
+var errNotRecordStart = errors.New("not a record start")
+
+// scanRecords decodes from from until the WAL files end (decErr nil) or
+// the decoder fails (decErr), and returns the end of the last valid
+// record; err is an I/O error.
+func scanRecords(cfg *Config, from pgwal.LSN) (end pgwal.LSN, decErr, err error) {
 	sr := segReader{dir: cfg.Dir, segSize: cfg.SegSize}
 	defer sr.close()
-	dec := cfg.newDecoder(commit)
-	end, pos := commit, commit
+	dec := cfg.newDecoder(from)
+	end, pos := from, from
 	buf := make([]byte, scanChunk)
 	for {
 		n, rerr := sr.readAt(buf, pos)
@@ -37,7 +80,7 @@ func findEnd(cfg *Config, log *slog.Logger, commit pgwal.LSN) (pgwal.LSN, error)
 		for {
 			e, ok, err := dec.NextEnd()
 			if err != nil {
-				return classifyFailure(cfg, log, end, err)
+				return end, err, nil
 			}
 			if !ok {
 				break
@@ -46,10 +89,43 @@ func findEnd(cfg *Config, log *slog.Logger, commit pgwal.LSN) (pgwal.LSN, error)
 		}
 		switch {
 		case errors.Is(rerr, ErrNotFound), errors.Is(rerr, io.EOF):
-			log.Debug("end of WAL files", "lsn", pos, "reason", rerr)
-			return end, nil
+			return end, nil, nil
 		case rerr != nil:
-			return 0, rerr
+			return 0, nil, rerr
+		}
+	}
+}
+
+// recordStartBefore finds where a record starts at or before l from the
+// page headers: the first record that begins on l's page, or on an
+// earlier page of the same or the previous segment, never below floor (a
+// record start; 0 for none). ok is false when the headers do not tell.
+func recordStartBefore(cfg *Config, w *walView, l, floor pgwal.LSN) (pgwal.LSN, bool) {
+	var limit pgwal.LSN
+	if seg := l.SegmentNumber(cfg.SegSize); seg > 0 {
+		limit = pgwal.LSN((seg - 1) * cfg.SegSize)
+	}
+	for p := l - pgwal.LSN(l.PageOffset()); ; p -= pgwal.XLogBlockSize {
+		if floor != 0 && floor >= p {
+			return floor, floor <= l
+		}
+		page, ok := w.bytes(p, longPageHeaderSize)
+		if !ok || len(page) < shortPageHeaderSize {
+			return 0, false
+		}
+		info := binary.LittleEndian.Uint16(page[2:])
+		if pgwal.LSN(binary.LittleEndian.Uint64(page[8:])) != p || info&^pageInfoMask != 0 {
+			return 0, false
+		}
+		c := p + pgwal.LSN(pageHeaderSize(p, cfg.SegSize))
+		if info&xlpFirstIsContRecord != 0 {
+			c += pgwal.LSN(binary.LittleEndian.Uint32(page[16:]))
+		}
+		if c = c.Align8(); c < p+pgwal.XLogBlockSize && c <= l {
+			return c, true
+		}
+		if p <= limit {
+			return 0, false
 		}
 	}
 }

@@ -49,8 +49,9 @@ type Store struct {
 }
 
 // Open loads the WAL in cfg.Dir. With commitLSN == 0 every position is 0;
-// otherwise WAL is decoded from commitLSN (a record boundary) to find the
-// end of the last valid record, which becomes every position. A torn tail
+// otherwise WAL is decoded from commitLSN (a record boundary; if it is not
+// one, from the record start before it, never below timelineStartLSN) to
+// find the end of the last valid record, which becomes every position. A torn tail
 // is ignored (the next Truncate removes it); invalid WAL followed by valid
 // WAL is reported as ErrCorrupt. Writes are refused until Truncate succeeds.
 func Open(cfg Config, commitLSN, timelineStartLSN pgwal.LSN) (*Store, error) {
@@ -62,7 +63,7 @@ func Open(cfg Config, commitLSN, timelineStartLSN pgwal.LSN) (*Store, error) {
 	s.pgVersion.Store(cfg.PGVersion)
 	s.pending.Store(true)
 	if commitLSN != 0 {
-		end, err := findEnd(&s.cfg, s.log, commitLSN)
+		end, err := findEnd(&s.cfg, s.log, commitLSN, timelineStartLSN)
 		if err != nil {
 			return nil, err
 		}
