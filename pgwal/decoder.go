@@ -81,11 +81,10 @@ func decoderParams(start LSN, pgVersion uint32, segSize uint32) (magic uint16, e
 		}
 		magic = m
 	}
-	if segSize < 1<<20 || segSize > 1<<30 || segSize&(segSize-1) != 0 {
-		err = decodeErr(start, ErrUnsupportedVersion, "segment size %d", segSize)
+	if !ValidSegmentSize(uint64(segSize)) {
+		return magic, decodeErr(start, ErrUnsupportedVersion, "segment size %d", segSize)
 	}
-	if start%8 != 0 || (start.PageOffset() != 0 && start.PageOffset() < SizeOfXLogShortPHD) ||
-		(uint64(start)%uint64(segSize) != 0 && uint64(start)%uint64(segSize) < SizeOfXLogLongPHD) {
+	if !start.CanBeRecordBoundary(uint64(segSize)) {
 		err = decodeErr(start, ErrBadContRecord, "start is not a record start")
 	}
 	return magic, err

@@ -73,11 +73,5 @@ func (l LSN) CanBeRecordBoundary(segSize uint64) bool {
 		return false
 	}
 	off := l.PageOffset()
-	if off == 0 {
-		return true
-	}
-	if (uint64(l)-off)&(segSize-1) == 0 {
-		return off >= SizeOfXLogLongPHD
-	}
-	return off >= SizeOfXLogShortPHD
+	return off == 0 || off >= uint64(pageHeaderSize(l-LSN(off), segSize))
 }
