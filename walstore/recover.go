@@ -109,19 +109,15 @@ func recordStartBefore(cfg *Config, w *walView, l, floor pgwal.LSN) (pgwal.LSN, 
 		if floor != 0 && floor >= p {
 			return floor, floor <= l
 		}
-		page, ok := w.bytes(p, longPageHeaderSize)
-		if !ok || len(page) < shortPageHeaderSize {
+		page, read := w.bytes(p, longPageHeaderSize)
+		if !read {
 			return 0, false
 		}
-		info := binary.LittleEndian.Uint16(page[2:])
-		if pgwal.LSN(binary.LittleEndian.Uint64(page[8:])) != p || info&^pageInfoMask != 0 {
+		c, valid, ok := firstRecordOnPage(cfg, p, page)
+		if !valid {
 			return 0, false
 		}
-		c := p + pgwal.LSN(pageHeaderSize(p, cfg.SegSize))
-		if info&xlpFirstIsContRecord != 0 {
-			c += pgwal.LSN(binary.LittleEndian.Uint32(page[16:]))
-		}
-		if c = c.Align8(); c < p+pgwal.XLogBlockSize && c <= l {
+		if ok && c <= l {
 			return c, true
 		}
 		if p <= limit {
@@ -222,27 +218,37 @@ func resync(cfg *Config, w *walView, r pgwal.LSN) (pgwal.LSN, bool) {
 	}
 	limit := pgwal.LSN((r.SegmentNumber(cfg.SegSize) + 2) * cfg.SegSize)
 	for p := r - pgwal.LSN(r.PageOffset()) + pgwal.XLogBlockSize; p < limit; p += pgwal.XLogBlockSize {
-		page, ok := w.bytes(p, longPageHeaderSize)
-		if !ok {
+		page, read := w.bytes(p, longPageHeaderSize)
+		if !read {
 			return 0, false
 		}
-		info := binary.LittleEndian.Uint16(page[2:])
-		if pgwal.LSN(binary.LittleEndian.Uint64(page[8:])) != p || info&^pageInfoMask != 0 {
-			continue
-		}
-		c := p + pgwal.LSN(pageHeaderSize(p, cfg.SegSize))
-		if info&xlpFirstIsContRecord != 0 {
-			c += pgwal.LSN(binary.LittleEndian.Uint32(page[16:]))
-		}
-		c = c.Align8()
-		if c >= p+pgwal.XLogBlockSize {
-			continue
-		}
-		if tryDecode(cfg, w, c) {
+		c, _, ok := firstRecordOnPage(cfg, p, page)
+		if ok && tryDecode(cfg, w, c) {
 			return c, true
 		}
 	}
 	return 0, false
+}
+
+// firstRecordOnPage returns, from page (the first bytes of the page at
+// p), where the first record that begins on the page starts: after the
+// header and the continuation data it announces (xlp_rem_len). valid is
+// false when page is no header for p (short, wrong xlp_pageaddr or
+// flags); ok is false also when no record begins on the page.
+func firstRecordOnPage(cfg *Config, p pgwal.LSN, page []byte) (c pgwal.LSN, valid, ok bool) {
+	if len(page) < shortPageHeaderSize {
+		return 0, false, false
+	}
+	info := binary.LittleEndian.Uint16(page[2:])
+	if pgwal.LSN(binary.LittleEndian.Uint64(page[8:])) != p || info&^pageInfoMask != 0 {
+		return 0, false, false
+	}
+	c = p + pgwal.LSN(pageHeaderSize(p, cfg.SegSize))
+	if info&xlpFirstIsContRecord != 0 {
+		c += pgwal.LSN(binary.LittleEndian.Uint32(page[16:]))
+	}
+	c = c.Align8()
+	return c, true, c < p+pgwal.XLogBlockSize
 }
 
 // tryDecode reports whether a complete valid record starts at c.
