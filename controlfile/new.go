@@ -28,6 +28,13 @@ func New(ttid ids.TTID, mconf Configuration, server ServerInfo, startLSN, commit
 		return nil, fmt.Errorf("%w: timeline %s: pg_version is not initialized", ErrInvalidInitialState, ttid)
 	case commitLSN < startLSN:
 		return nil, fmt.Errorf("%w: commit_lsn %s is smaller than start_lsn %s", ErrInvalidInitialState, commitLSN, startLSN)
+	case !startLSN.CanBeRecordBoundary(uint64(server.WalSegSize)):
+		// timeline_start_lsn: where the synthetic prefix ends and recovery
+		// never decodes below.
+		return nil, fmt.Errorf("%w: start_lsn %s is not a record boundary", ErrInvalidInitialState, startLSN)
+	case !commitLSN.CanBeRecordBoundary(uint64(server.WalSegSize)):
+		// The WAL store recovers from commit_lsn.
+		return nil, fmt.Errorf("%w: commit_lsn %s is not a record boundary", ErrInvalidInitialState, commitLSN)
 	}
 	var th TermHistory
 	if commitLSN != pgwal.InvalidLSN {

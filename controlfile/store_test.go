@@ -307,6 +307,9 @@ func TestNew(t *testing.T) {
 			return err
 		},
 		"commit below start": func() error { _, err := New(ttid, mconf, srv, 0x200, 0x100, now); return err },
+		"start misaligned":   func() error { _, err := New(ttid, mconf, srv, 0x1000029, 0x1000030, now); return err },
+		"start in a header":  func() error { _, err := New(ttid, mconf, srv, 0x1002008, 0x1002030, now); return err },
+		"commit misaligned":  func() error { _, err := New(ttid, mconf, srv, 0x1000028, 0x1000031, now); return err },
 	} {
 		if err := f(); !errors.Is(err, ErrInvalidInitialState) {
 			t.Errorf("%s: %v", name, err)

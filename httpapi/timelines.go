@@ -285,10 +285,5 @@ func (req *timelineCreateRequest) state(now time.Time) (*controlfile.State, erro
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}
-	// The WAL store recovers from commit_lsn, which must be where a record
-	// can end; refuse it here rather than fail loading the new directory.
-	if commit != pgwal.InvalidLSN && !commit.CanBeRecordBoundary(uint64(server.WalSegSize)) {
-		return nil, badRequest("commit_lsn %s is not a record boundary", commit)
-	}
 	return st, nil
 }
